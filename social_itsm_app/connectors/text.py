@@ -1,0 +1,106 @@
+"""Turning hostile network content into plain, readable, safe text.
+
+Every network hands us attacker-controlled text: HTML (Mastodon ``content``, Discourse ``cooked``, feeds),
+entity-escaped text (X), or plain text that may itself contain markup. We keep *text only*: tags are
+removed, ``<script>``/``<style>`` bodies dropped, entities decoded, links kept readable as
+``label (url)``, control characters removed. The Frappe layer still escapes it when rendering.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+from bs4 import BeautifulSoup, Tag
+
+_DROP_TAGS = ("script", "style", "template", "noscript", "iframe", "object", "embed", "head", "svg", "math")
+_BLOCK_TAGS = frozenset(
+	"p div section article header footer li ul ol blockquote pre h1 h2 h3 h4 h5 h6 table tr aside figure".split()
+)
+_TAG_HINT = re.compile(r"</?[a-zA-Z!]|&[#a-zA-Z0-9]+;")
+_TAG = re.compile(r"</?[a-zA-Z!]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u202a-\u202e\u2066-\u2069]")
+_SPACES = re.compile(r"[ \t\u00a0]+")
+_BLANK_LINES = re.compile(r"\n\s*\n\s*\n+")
+MAX_TEXT = 100_000
+
+
+def html_to_text(markup: str | None, _depth: int = 0) -> str:
+	"""HTML to readable plain text: paragraphs kept, links as ``label (url)`` when the label hides the url.
+
+	Escaped markup (``&lt;script&gt;``) decodes to tags; those are stripped too, so no tag ever survives.
+	"""
+	if not markup:
+		return ""
+	soup = BeautifulSoup(markup[: MAX_TEXT * 2], "html.parser")
+	for tag in soup(_DROP_TAGS):
+		tag.decompose()
+	for invisible in soup.select("span.invisible"):
+		# Mastodon hides the scheme and tail of long links in such spans; keep them so the link stays whole.
+		invisible.unwrap()
+	for br in soup.find_all("br"):
+		br.replace_with("\n")
+	for link in soup.find_all("a"):
+		link.replace_with(_link_text(link))
+	for block in soup.find_all(_BLOCK_TAGS):
+		block.insert_before("\n")
+		block.insert_after("\n")
+	text = tidy(soup.get_text())
+	if _depth < 3 and _TAG.search(text):
+		return html_to_text(text, _depth + 1)
+	return text
+
+
+def clean_text(text: str | None) -> str:
+	"""Plain text from a network (may hold entities or smuggled markup) to safe plain text."""
+	if not text:
+		return ""
+	text = text[:MAX_TEXT]
+	if _TAG_HINT.search(text):
+		unescaped = html.unescape(text)
+		if _TAG.search(unescaped):
+			return html_to_text(unescaped)
+		text = unescaped
+	return tidy(text)
+
+
+def tidy(text: str) -> str:
+	text = unicodedata.normalize("NFC", text)
+	text = text.replace("\r\n", "\n").replace("\r", "\n")
+	text = _CONTROL.sub("", text)
+	text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+	text = _BLANK_LINES.sub("\n\n", text)
+	return text.strip()[:MAX_TEXT]
+
+
+def _link_text(link: Tag) -> str:
+	label = link.get_text()
+	href = str(link.get("href") or "").strip()
+	if not href.lower().startswith(("http://", "https://")):
+		return label  # javascript:, data:, relative links: keep the words, drop the target
+	shown = label.strip()
+	if not shown or shown.startswith(("@", "#")) or _same_link(shown, href):
+		return shown or href
+	return f"{shown} ({href})"
+
+
+def _same_link(label: str, href: str) -> bool:
+	def bare(url: str) -> str:
+		return re.sub(r"^https?://(www\.)?", "", url).rstrip("/").rstrip("…")
+
+	label_bare, href_bare = bare(label), bare(href)
+	return bool(label_bare) and href_bare.startswith(label_bare)
+
+
+def first_line(text: str, limit: int = 140) -> str:
+	"""A short title: the first sentence or line, cut on a word boundary."""
+	line = (text or "").strip().split("\n", 1)[0]
+	match = re.match(r"(.+?[.!?])(\s|$)", line)
+	if match and len(match.group(1)) >= 20:
+		line = match.group(1)
+	if len(line) <= limit:
+		return line
+	cut = line[: limit - 1].rsplit(" ", 1)[0]
+	return (cut if len(cut) > limit // 2 else line[: limit - 1]) + "…"
+
