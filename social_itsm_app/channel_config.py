@@ -1,0 +1,116 @@
+"""From a Social Channel's fields to a connector's config (pure: no frappe import).
+
+The channel form has one set of generic fields (handle, account id, base URL, access token, ...);
+each network calls them by its own names. This table is the only place that knows the mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# Social Channel.network label -> connector network key (None: no polling connector, e.g. pushed webhooks).
+NETWORK_KEYS: dict[str, str | None] = {
+	"X": "x",
+	"Mastodon": "mastodon",
+	"Bluesky": "bluesky",
+	"Reddit": "reddit",
+	"Facebook Page": "facebook",
+	"Telegram": "telegram",
+	"Discourse": "discourse",
+	"Feed": "feed",
+	"Webhook": None,
+}
+
+# connector key -> {config key: channel field}; required keys are listed in REQUIRED.
+FIELD_MAP: dict[str, dict[str, str]] = {
+	"x": {
+		"bearer_token": "access_token",
+		"user_id": "account_id",
+		"search_query": "search_query",
+		"refresh_token": "refresh_token",
+		"client_id": "client_id",
+		"client_secret": "client_secret",
+		"base_url": "base_url",
+		"allow_links_in_replies": "allow_links_in_replies",
+	},
+	"mastodon": {"base_url": "base_url", "access_token": "access_token", "hashtags": "search_query"},
+	"bluesky": {
+		"base_url": "base_url",
+		"identifier": "account_handle",
+		"app_password": "account_password",
+		"search_query": "search_query",
+	},
+	"reddit": {
+		"client_id": "client_id",
+		"client_secret": "client_secret",
+		"username": "account_handle",
+		"password": "account_password",
+		"subreddits": "subreddits",
+		"query": "search_query",
+		"base_url": "base_url",
+	},
+	"facebook": {
+		"page_id": "account_id",
+		"page_access_token": "access_token",
+		"app_secret": "client_secret",
+		"base_url": "base_url",
+	},
+	"telegram": {"bot_token": "access_token", "base_url": "base_url"},
+	"discourse": {
+		"base_url": "base_url",
+		"api_key": "access_token",
+		"api_username": "account_handle",
+		"category": "category",
+	},
+	"feed": {"url": "base_url", "css_selector": "css_selector"},
+}
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+	"x": ("bearer_token", "user_id"),
+	"mastodon": ("base_url", "access_token"),
+	"bluesky": ("identifier", "app_password"),
+	"reddit": ("client_id", "client_secret", "username", "password"),
+	"facebook": ("page_id", "page_access_token", "app_secret"),
+	"telegram": ("bot_token",),
+	"discourse": ("base_url", "api_key", "api_username"),
+	"feed": ("url",),
+}
+
+# Channel fields stored as Password: the caller decrypts them and passes them in ``values``.
+SECRET_FIELDS = ("access_token", "refresh_token", "client_secret", "account_password", "webhook_secret")
+
+
+def network_key(label: str | None) -> str | None:
+	return NETWORK_KEYS.get(label or "")
+
+
+def connector_config(values: Mapping[str, Any], saved_state: Mapping[str, Any] | None = None) -> dict[str, Any]:
+	"""Build the connector config from channel field values (secrets already decrypted)."""
+	key = network_key(values.get("network"))
+	if key is None:
+		return {}
+	config: dict[str, Any] = {}
+	for config_key, fieldname in FIELD_MAP[key].items():
+		value = values.get(fieldname)
+		if isinstance(value, str):
+			value = value.strip()
+		if value not in (None, ""):
+			config[config_key] = value
+	config["listen_mentions"] = bool(values.get("listen_mentions", 1))
+	config["listen_direct_messages"] = bool(values.get("listen_direct_messages", 1))
+	if key == "reddit" and config.get("username"):
+		config["user_agent"] = f"frappe:social_itsm_app:0.1 (by /u/{config['username']})"
+	if saved_state:
+		config.update(saved_state)
+	return config
+
+
+def missing_fields(values: Mapping[str, Any]) -> list[str]:
+	"""Channel fields an admin still has to fill in for this network (empty when complete)."""
+	key = network_key(values.get("network"))
+	if key is None:
+		return []
+	config = connector_config(values)
+	field_of = FIELD_MAP[key]
+	return [field_of[config_key] for config_key in REQUIRED[key] if not config.get(config_key)]

@@ -1,0 +1,35 @@
+app_name = "social_itsm_app"
+app_title = "Social ITSM"
+app_publisher = "Social ITSM contributors"
+app_description = (
+	"Social media channels for Frappe Helpdesk and ERPNext Support: listen, triage, "
+	"turn posts into tickets and answer on the network."
+)
+app_email = "social-itsm@example.invalid"
+app_license = "mit"
+
+# Helpdesk and ERPNext are optional hosts: never list them in required_apps (that would force them onto
+# every site). The app detects which one is installed (social_itsm_app.hosts).
+
+add_to_apps_screen = [
+	{
+		"name": "social_itsm_app",
+		"logo": "/assets/social_itsm_app/images/social-itsm.svg",
+		"title": "Social ITSM",
+		"route": "/app/social-itsm",
+		"has_permission": "social_itsm_app.permissions.can_use_app",
+	}
+]
+
+# Installation
+# ------------
+
+before_install = "social_itsm_app.install.before_install"
+after_install = "social_itsm_app.install.after_install"
+after_migrate = "social_itsm_app.install.after_migrate"
+# Helpdesk or ERPNext installed after this app: give their ticket doctype our fields then.
+after_app_install = "social_itsm_app.install.after_app_install"
+before_uninstall = "social_itsm_app.install.before_uninstall"
+
+
+export_python_type_annotations = True

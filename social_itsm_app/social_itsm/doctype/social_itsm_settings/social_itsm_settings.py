@@ -1,0 +1,38 @@
+# Copyright (c) 2026, Social ITSM contributors
+# For license information, please see license.txt
+
+import frappe
+from frappe.model.document import Document
+
+from social_itsm_app.hosts import HostProfile, choose_profile
+
+
+class SocialITSMSettings(Document):
+	def validate(self):
+		self.set_link_doctypes()
+
+	def set_link_doctypes(self):
+		"""Point the priority/type/team pickers at the doctypes of the host that is installed."""
+		profile = self.profile()
+		apply_profile_links(self, profile, ("default_priority", "default_ticket_type", "default_team"))
+		self.effective_ticket_doctype = profile.ticket_doctype if profile else None
+
+	def profile(self) -> HostProfile | None:
+		return choose_profile(self.ticket_doctype, frappe.get_installed_apps())
+
+
+def apply_profile_links(doc: Document, profile: HostProfile | None, value_fields: tuple[str, str, str]) -> None:
+	"""Set the hidden *_doctype fields behind the Dynamic Links; clear values that no longer fit."""
+	targets = (
+		("priority_doctype", profile.priority_doctype if profile else None),
+		("ticket_type_doctype", profile.ticket_type_doctype if profile else None),
+		("team_doctype", profile.team_doctype if profile else None),
+	)
+	for (doctype_field, target), value_field in zip(targets, value_fields, strict=True):
+		if doc.get(doctype_field) != target:
+			doc.set(value_field, None)
+		doc.set(doctype_field, target)
+
+
+def get_settings() -> "SocialITSMSettings":
+	return frappe.get_cached_doc("Social ITSM Settings")
