@@ -1,0 +1,97 @@
+"""The triage decision for one post: spam checks, rules, scores."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from social_itsm_app.connectors.base import SocialPost
+from social_itsm_app.triage.normalize import URL, fold_text, handle_key, hashtags
+from social_itsm_app.triage.rules import IGNORE, QUEUE, SPAM, PostView, RuleSet
+from social_itsm_app.triage.scoring import sentiment, urgency
+
+SCAM = re.compile(
+	r"\b(free followers|giveaway|airdrop|crypto signals?|dm me for|whats ?app me|investment opportunity|"
+	r"double your (money|bitcoin)|onlyfans|link in (my )?bio|promo code|earn \$?\d+ (a|per) (day|week))\b"
+)
+_MENTION = re.compile(r"@\w[\w.@-]*")
+STATUS_FOR_ACTION = {SPAM: "Spam", IGNORE: "Ignored"}
+
+
+@dataclass(slots=True)
+class Verdict:
+	action: str
+	rule: str | None
+	sentiment: float
+	urgency: float
+	spam_reason: str | None = None
+	ticket_fields: Mapping[str, Any] = field(default_factory=dict)
+
+	@property
+	def status(self) -> str:
+		"""Social Post status to store (auto-converted posts are stored New and converted right after)."""
+		return STATUS_FOR_ACTION.get(self.action, "New")
+
+
+class SpamGuard:
+	"""Remembers the last ``window`` post fingerprints to catch copy-paste floods (bounded memory)."""
+
+	def __init__(self, window: int = 5000, repeats: int = 3):
+		self.window = window
+		self.repeats = repeats
+		self._recent: deque[tuple[str, str]] = deque()
+		self._count: Counter[str] = Counter()
+
+	def seen_often(self, fingerprint: str, author: str) -> bool:
+		self._recent.append((fingerprint, author))
+		self._count[fingerprint] += 1
+		if len(self._recent) > self.window:
+			old, _ = self._recent.popleft()
+			self._count[old] -= 1
+			if not self._count[old]:
+				del self._count[old]
+		return self._count[fingerprint] >= self.repeats
+
+
+def spam_reason(post: SocialPost, folded: str, guard: SpamGuard | None) -> str | None:
+	text = post.text
+	urls = URL.findall(text)
+	if len(urls) >= 3 or (urls and sum(map(len, urls)) > 0.6 * len(text) and len(text) > 40):
+		return "link farm"
+	if text.count("#") >= 8 and len(hashtags(text)) >= 8:
+		return "hashtag stuffing"
+	if SCAM.search(folded):
+		return "scam phrase"
+	if guard is not None:
+		fingerprint = URL.sub("", _MENTION.sub("", folded)).strip()
+		if len(fingerprint) >= 20 and guard.seen_often(fingerprint, post.author_id):
+			return "repeated text"
+	return None
+
+
+def triage(
+	post: SocialPost,
+	channel: str,
+	rules: RuleSet,
+	guard: SpamGuard | None = None,
+	default_action: str = QUEUE,
+) -> Verdict:
+	"""Decide what happens to ``post``. Rules that ignore or flag spam win over the spam heuristics;
+	otherwise spam heuristics run before rules, so a spammer cannot trigger an auto-convert rule."""
+	folded = fold_text(post.text)
+	authors = frozenset(key for key in (handle_key(post.author_handle or ""), handle_key(post.author_id or "")) if key)
+	view = PostView(channel, folded, hashtags(post.text), authors, post.language)
+	mood = sentiment(post.text, post.language)
+	urgent = urgency(post.text, mood, post.language)
+	rule = rules.first_match(view, post.text)
+	if rule is not None and rule.action in (IGNORE, SPAM):
+		return Verdict(rule.action, rule.name, mood, urgent, None, rule.ticket_fields)
+	reason = spam_reason(post, folded, guard)
+	if reason:
+		return Verdict(SPAM, None, mood, urgent, reason)
+	if rule is not None:
+		return Verdict(rule.action, rule.name, mood, urgent, None, rule.ticket_fields)
+	return Verdict(default_action, None, mood, urgent)
