@@ -9,6 +9,46 @@ from social_itsm_app.channel_config import SECRET_FIELDS, missing_fields
 
 
 class SocialChannel(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		access_token: DF.Password | None
+		account_handle: DF.Data | None
+		account_id: DF.Data | None
+		account_password: DF.Password | None
+		allow_links_in_replies: DF.Check
+		base_url: DF.Data | None
+		category: DF.Data | None
+		channel_name: DF.Data
+		client_id: DF.Data | None
+		client_secret: DF.Password | None
+		connector_state: DF.Password | None
+		consecutive_failures: DF.Int
+		css_selector: DF.Data | None
+		cursor: DF.SmallText | None
+		default_reply_mode: DF.Literal["Public", "Private"]
+		enabled: DF.Check
+		last_error: DF.SmallText | None
+		last_fetched_at: DF.Datetime | None
+		last_success_at: DF.Datetime | None
+		listen_direct_messages: DF.Check
+		listen_mentions: DF.Check
+		network: DF.Literal["X", "Mastodon", "Bluesky", "Reddit", "Facebook Page", "Telegram", "Discourse", "Feed", "Webhook"]
+		next_fetch_at: DF.Datetime | None
+		paused_until: DF.Datetime | None
+		poll_interval: DF.Int
+		posts_fetched: DF.Int
+		refresh_token: DF.Password | None
+		search_query: DF.SmallText | None
+		status: DF.Literal["Active", "Paused", "Rate Limited", "Needs Re-authentication", "Failing", "Disabled"]
+		subreddits: DF.SmallText | None
+		webhook_secret: DF.Password | None
+	# end: auto-generated types
 	def validate(self):
 		self.normalise_base_url()
 		self.validate_poll_interval()

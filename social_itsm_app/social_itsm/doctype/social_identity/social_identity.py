@@ -6,6 +6,25 @@ from frappe.model.document import Document
 
 
 class SocialIdentity(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		author_id: DF.Data
+		contact: DF.Link | None
+		customer: DF.DynamicLink | None
+		customer_doctype: DF.Link | None
+		display_name: DF.Data | None
+		email: DF.Data | None
+		handle: DF.Data | None
+		last_seen_at: DF.Datetime | None
+		network: DF.Literal["X", "Mastodon", "Bluesky", "Reddit", "Facebook Page", "Telegram", "Discourse", "Feed", "Webhook"]
+		profile_url: DF.Data | None
+	# end: auto-generated types
 	pass
 
 

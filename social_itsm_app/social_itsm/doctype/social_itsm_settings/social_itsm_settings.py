@@ -8,6 +8,27 @@ from social_itsm_app.hosts import HostProfile, choose_profile
 
 
 class SocialITSMSettings(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		acknowledgement_template: DF.SmallText | None
+		auto_acknowledge: DF.Check
+		default_priority: DF.DynamicLink | None
+		default_team: DF.DynamicLink | None
+		default_ticket_type: DF.DynamicLink | None
+		effective_ticket_doctype: DF.Link | None
+		enable_polling: DF.Check
+		priority_doctype: DF.Link | None
+		retention_days: DF.Int
+		team_doctype: DF.Link | None
+		ticket_doctype: DF.Literal["Auto", "HD Ticket", "Issue"]
+		ticket_type_doctype: DF.Link | None
+	# end: auto-generated types
 	def validate(self):
 		self.set_link_doctypes()
 

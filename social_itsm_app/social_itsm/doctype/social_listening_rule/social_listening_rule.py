@@ -11,6 +11,36 @@ from social_itsm_app.social_itsm.doctype.social_itsm_settings.social_itsm_settin
 
 
 class SocialListeningRule(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+		from social_itsm_app.social_itsm.doctype.social_listening_rule_channel.social_listening_rule_channel import SocialListeningRuleChannel
+
+		action: DF.Literal["Queue for Agent", "Auto-convert to Ticket", "Ignore", "Mark as Spam"]
+		authors_allow: DF.SmallText | None
+		authors_block: DF.SmallText | None
+		auto_reply_template: DF.SmallText | None
+		channels: DF.TableMultiSelect[SocialListeningRuleChannel]
+		enabled: DF.Check
+		exclude_words: DF.SmallText | None
+		hashtags: DF.SmallText | None
+		keywords: DF.SmallText | None
+		languages: DF.Data | None
+		match_type: DF.Literal["Any", "All"]
+		priority: DF.Int
+		priority_doctype: DF.Link | None
+		regex: DF.Data | None
+		rule_name: DF.Data
+		team: DF.DynamicLink | None
+		team_doctype: DF.Link | None
+		ticket_priority: DF.DynamicLink | None
+		ticket_type: DF.DynamicLink | None
+		ticket_type_doctype: DF.Link | None
+	# end: auto-generated types
 	def validate(self):
 		self.validate_regex()
 		self.set_link_doctypes()

@@ -6,6 +6,37 @@ from frappe.model.document import Document
 
 
 class SocialPost(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		author_handle: DF.Data | None
+		author_id: DF.Data | None
+		author_name: DF.Data | None
+		channel: DF.Link
+		external_id: DF.Data
+		in_reply_to_id: DF.Data | None
+		kind: DF.Literal["mention", "direct", "search", "comment", "feed"]
+		language: DF.Data | None
+		matched_rule: DF.Link | None
+		network: DF.Literal["X", "Mastodon", "Bluesky", "Reddit", "Facebook Page", "Telegram", "Discourse", "Feed", "Webhook"]
+		posted_at: DF.Datetime | None
+		raw: DF.JSON | None
+		reply_ref: DF.JSON | None
+		sentiment: DF.Float
+		social_identity: DF.Link | None
+		status: DF.Literal["New", "Converted", "Linked", "Ignored", "Spam"]
+		text: DF.LongText | None
+		thread_id: DF.Data | None
+		ticket: DF.DynamicLink | None
+		ticket_doctype: DF.Link | None
+		urgency: DF.Float
+		url: DF.Data | None
+	# end: auto-generated types
 	pass
 
 

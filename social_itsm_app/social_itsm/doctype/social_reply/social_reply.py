@@ -5,4 +5,28 @@ from frappe.model.document import Document
 
 
 class SocialReply(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		attempts: DF.Int
+		channel: DF.Link | None
+		communication: DF.Link | None
+		last_error: DF.SmallText | None
+		next_attempt_at: DF.Datetime | None
+		reply_mode: DF.Literal["Public", "Private"]
+		sent_at: DF.Datetime | None
+		sent_by: DF.Link | None
+		sent_parts: DF.JSON | None
+		social_post: DF.Link
+		status: DF.Literal["Queued", "Sending", "Sent", "Failed"]
+		text: DF.LongText
+		ticket: DF.DynamicLink | None
+		ticket_doctype: DF.Link | None
+		url: DF.Data | None
+	# end: auto-generated types
 	pass

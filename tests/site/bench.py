@@ -1,0 +1,167 @@
+"""Finding and driving a real Frappe bench for the site tests (tier 2).
+
+The bench is looked for at $SOCIAL_ITSM_BENCH (default /opt/frappe-bench). When found, the harness starts
+MariaDB and Redis if they are not running (CI's processes start from nothing), copies this checkout into
+the bench's apps/, creates a dedicated test site once, and runs bench commands. Nothing here builds a bench.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = Path(os.environ.get("SOCIAL_ITSM_BENCH", "/opt/frappe-bench"))
+SITE = os.environ.get("SOCIAL_ITSM_TEST_SITE", "social-itsm-test.localhost")
+DB_ROOT_PASSWORD = os.environ.get("SOCIAL_ITSM_DB_ROOT_PASSWORD", "root")
+APP = "social_itsm_app"
+COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", "*.pyc", "node_modules")
+
+
+def missing_reason() -> str | None:
+	"""Why the site tests cannot run here, or None when a usable bench is present."""
+	if not (BENCH / "apps" / "frappe").is_dir():
+		return f"no Frappe bench at {BENCH} (set SOCIAL_ITSM_BENCH to use another path)"
+	if not (BENCH / "env" / "bin" / "python").exists():
+		return f"{BENCH} has no Python environment (env/bin/python)"
+	if not shutil.which("bench") and not (BENCH / "env" / "bin" / "bench").exists():
+		return "the bench command is not installed"
+	return None
+
+
+def bench_cmd() -> str:
+	return shutil.which("bench") or str(BENCH / "env" / "bin" / "bench")
+
+
+def run(args: list[str], timeout: int = 1800, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+	result = subprocess.run(
+		args, cwd=BENCH, capture_output=True, text=True, timeout=timeout,
+		env={**os.environ, "CI": "1", **(env or {})},
+	)
+	if check and result.returncode != 0:
+		raise AssertionError(
+			f"{' '.join(args)} exited {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+		)
+	return result
+
+
+def bench(*args: str, timeout: int = 1800, check: bool = True) -> subprocess.CompletedProcess:
+	return run([bench_cmd(), *args], timeout=timeout, check=check)
+
+
+def site_bench(*args: str, timeout: int = 1800, check: bool = True) -> subprocess.CompletedProcess:
+	return bench("--site", SITE, *args, timeout=timeout, check=check)
+
+
+# --- services -----------------------------------------------------------------------------------------
+
+
+def _port_open(host: str, port: int) -> bool:
+	try:
+		with socket.create_connection((host, port), timeout=1):
+			return True
+	except OSError:
+		return False
+
+
+def _wait_for(host: str, port: int, seconds: int = 60) -> bool:
+	deadline = time.monotonic() + seconds
+	while time.monotonic() < deadline:
+		if _port_open(host, port):
+			return True
+		time.sleep(0.5)
+	return False
+
+
+def common_config() -> dict:
+	return json.loads((BENCH / "sites" / "common_site_config.json").read_text())
+
+
+def start_services() -> None:
+	"""MariaDB and the bench's Redis instances, started when not answering."""
+	config = common_config()
+	db_host = config.get("db_host", "127.0.0.1")
+	db_port = int(config.get("db_port", 3306))
+	if not _port_open(db_host, db_port):
+		if shutil.which("service"):
+			subprocess.run(["service", "mariadb", "start"], capture_output=True, timeout=120)
+		if not _wait_for(db_host, db_port, 20) and shutil.which("mysqld_safe"):
+			subprocess.Popen(["mysqld_safe", "--user=mysql"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+				start_new_session=True)
+		if not _wait_for(db_host, db_port, 60):
+			raise RuntimeError(f"MariaDB does not answer on {db_host}:{db_port}")
+	for key in ("redis_cache", "redis_queue", "redis_socketio"):
+		url = config.get(key)
+		if not url:
+			continue
+		parsed = urlparse(url)
+		conf = BENCH / "config" / f"{key}.conf"
+		if not _port_open(parsed.hostname or "127.0.0.1", parsed.port or 6379) and conf.exists():
+			subprocess.run(["redis-server", str(conf), "--daemonize", "yes"], cwd=BENCH / "config",
+				capture_output=True, timeout=60)
+			if not _wait_for(parsed.hostname or "127.0.0.1", parsed.port or 6379, 30):
+				raise RuntimeError(f"Redis ({key}) does not answer on {url}")
+
+
+# --- app and site -------------------------------------------------------------------------------------
+
+
+def sync_app() -> None:
+	"""Put this checkout into the bench as apps/social_itsm_app and make the bench's Python import it."""
+	target = BENCH / "apps" / APP
+	if target.resolve() != REPO:
+		if target.is_symlink() or target.is_file():
+			target.unlink()
+		elif target.exists():
+			shutil.rmtree(target)
+		shutil.copytree(REPO, target, ignore=COPY_IGNORE)
+	apps_txt = BENCH / "sites" / "apps.txt"
+	apps = apps_txt.read_text().split()
+	if APP not in apps:
+		apps_txt.write_text("\n".join([*apps, APP]) + "\n")
+	python = str(BENCH / "env" / "bin" / "python")
+	probe = "import social_itsm_app, pathlib, feedparser, regex, vaderSentiment, pytest, responses; print(pathlib.Path(social_itsm_app.__file__).resolve().parent.parent)"
+	found = subprocess.run([python, "-c", probe], capture_output=True, text=True, cwd="/")
+	if found.returncode != 0 or Path(found.stdout.strip()) != target.resolve():
+		run([python, "-m", "pip", "install", "--quiet", "-e", str(target), "pytest", "responses"], timeout=900)
+
+
+def installed_apps() -> list[str]:
+	# `bench list-apps` reads the Installed Applications doc, which lags behind; ask frappe directly.
+	return json.loads(site_bench("execute", "frappe.get_installed_apps").stdout.strip().splitlines()[-1])
+
+
+def ensure_site() -> None:
+	"""Create the dedicated test site once (with Helpdesk when the bench has it)."""
+	if (BENCH / "sites" / SITE / "site_config.json").exists():
+		return
+	apps = (BENCH / "sites" / "apps.txt").read_text().split()
+	extra = [arg for app in ("helpdesk",) if app in apps for arg in ("--install-app", app)]
+	bench(
+		"new-site", SITE, "--db-root-password", DB_ROOT_PASSWORD, "--admin-password", "admin",
+		*extra, timeout=3600,
+	)
+	site_bench("set-config", "allow_tests", "true")
+
+
+def prepare() -> None:
+	start_services()
+	sync_app()
+	ensure_site()
+
+
+def run_inner(path: Path, timeout: int = 1800) -> subprocess.CompletedProcess:
+	"""Run one in-site test module with the bench's Python, connected to the test site."""
+	return subprocess.run(
+		[str(BENCH / "env" / "bin" / "python"), "-m", "pytest", str(path), "-q", "-p", "no:cacheprovider",
+		 "-c", str(path.parent / "pytest.ini"), "-rs"],
+		cwd=BENCH / "sites", capture_output=True, text=True, timeout=timeout,
+		env={**os.environ, "SOCIAL_ITSM_SITE": SITE, "SOCIAL_ITSM_SITES_PATH": str(BENCH / "sites"),
+			"SOCIAL_ITSM_REPO": str(REPO)},
+	)

@@ -1,0 +1,57 @@
+"""Tier 2: the app inside a real Frappe site (skipped, with the reason, where no bench is found).
+
+The install cycle runs first (install, migrate twice, uninstall, install again); then every
+``in_site/site_*.py`` module runs with the bench's own Python, connected to the dedicated test site.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.site import bench
+
+REASON = bench.missing_reason()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"site tests skipped: {REASON}")
+IN_SITE = sorted((Path(__file__).parent / "in_site").glob("site_*.py"))
+
+
+@pytest.fixture(scope="module")
+def site():
+	bench.prepare()
+	return bench.SITE
+
+
+def test_install_migrate_twice_uninstall_reinstall(site):
+	if bench.APP in bench.installed_apps():
+		bench.site_bench("uninstall-app", bench.APP, "--yes", "--no-backup")
+	assert bench.APP not in bench.installed_apps()
+
+	bench.site_bench("install-app", bench.APP)
+	assert bench.APP in bench.installed_apps()
+	for _ in range(2):  # migrate must be idempotent
+		bench.site_bench("migrate", "--skip-search-index")
+
+	bench.site_bench("uninstall-app", bench.APP, "--yes", "--no-backup")
+	assert bench.APP not in bench.installed_apps()
+	leftovers = bench.site_bench(
+		"execute", "frappe.db.sql",
+		"--args", "[\"select name from `tabCustom Field` where module='Social ITSM' or fieldname like 'social\\\\_%'\"]",
+	).stdout
+	assert "social_" not in leftovers, f"custom fields left after uninstall: {leftovers}"
+	tables = bench.site_bench("execute", "frappe.db.get_tables").stdout
+	assert "tabSocial Post" not in tables
+
+	bench.site_bench("install-app", bench.APP)
+	assert bench.APP in bench.installed_apps()
+
+
+@pytest.mark.parametrize("module", IN_SITE, ids=[m.stem for m in IN_SITE])
+def test_in_site(site, module):
+	if bench.APP not in bench.installed_apps():
+		bench.site_bench("install-app", bench.APP)
+	result = bench.run_inner(module)
+	summary = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
+	print(f"{module.name}: {summary}")
+	assert result.returncode == 0, f"{module.name} failed:\n{result.stdout[-8000:]}\n{result.stderr[-3000:]}"
