@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 REPO = Path(__file__).resolve().parents[2]
 BENCH = Path(os.environ.get("SOCIAL_ITSM_BENCH", "/opt/frappe-bench"))
 SITE = os.environ.get("SOCIAL_ITSM_TEST_SITE", "social-itsm-test.localhost")
+# A second site with neither Helpdesk nor ERPNext: the app must install there too (fixtures skipped).
+PLAIN_SITE = os.environ.get("SOCIAL_ITSM_PLAIN_SITE", "social-itsm-plain.localhost")
 DB_ROOT_PASSWORD = os.environ.get("SOCIAL_ITSM_DB_ROOT_PASSWORD", "root")
 APP = "social_itsm_app"
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", "*.pyc", "node_modules")
@@ -55,8 +57,8 @@ def bench(*args: str, timeout: int = 1800, check: bool = True) -> subprocess.Com
 	return run([bench_cmd(), *args], timeout=timeout, check=check)
 
 
-def site_bench(*args: str, timeout: int = 1800, check: bool = True) -> subprocess.CompletedProcess:
-	return bench("--site", SITE, *args, timeout=timeout, check=check)
+def site_bench(*args: str, timeout: int = 1800, check: bool = True, site: str = SITE) -> subprocess.CompletedProcess:
+	return bench("--site", site, *args, timeout=timeout, check=check)
 
 
 # --- services -----------------------------------------------------------------------------------------
@@ -132,22 +134,22 @@ def sync_app() -> None:
 		run([python, "-m", "pip", "install", "--quiet", "-e", str(target), "pytest", "responses"], timeout=900)
 
 
-def installed_apps() -> list[str]:
+def installed_apps(site: str = SITE) -> list[str]:
 	# `bench list-apps` reads the Installed Applications doc, which lags behind; ask frappe directly.
-	return json.loads(site_bench("execute", "frappe.get_installed_apps").stdout.strip().splitlines()[-1])
+	return json.loads(site_bench("execute", "frappe.get_installed_apps", site=site).stdout.strip().splitlines()[-1])
 
 
-def ensure_site() -> None:
-	"""Create the dedicated test site once (with Helpdesk when the bench has it)."""
-	if (BENCH / "sites" / SITE / "site_config.json").exists():
+def ensure_site(site: str = SITE, host_apps: tuple[str, ...] = ("helpdesk",)) -> None:
+	"""Create a dedicated test site once (with the host apps the bench has)."""
+	if (BENCH / "sites" / site / "site_config.json").exists():
 		return
 	apps = (BENCH / "sites" / "apps.txt").read_text().split()
-	extra = [arg for app in ("helpdesk",) if app in apps for arg in ("--install-app", app)]
+	extra = [arg for app in host_apps if app in apps for arg in ("--install-app", app)]
 	bench(
-		"new-site", SITE, "--db-root-password", DB_ROOT_PASSWORD, "--admin-password", "admin",
+		"new-site", site, "--db-root-password", DB_ROOT_PASSWORD, "--admin-password", "admin",
 		*extra, timeout=3600,
 	)
-	site_bench("set-config", "allow_tests", "true")
+	site_bench("set-config", "allow_tests", "true", site=site)
 
 
 def prepare() -> None:

@@ -47,6 +47,17 @@ def test_install_migrate_twice_uninstall_reinstall(site):
 	assert bench.APP in bench.installed_apps()
 
 
+def test_install_on_a_site_without_helpdesk_or_erpnext(site):
+	bench.ensure_site(bench.PLAIN_SITE, host_apps=())
+	assert not {"helpdesk", "erpnext"} & set(bench.installed_apps(bench.PLAIN_SITE))
+	if bench.APP not in bench.installed_apps(bench.PLAIN_SITE):
+		result = bench.site_bench("install-app", bench.APP, site=bench.PLAIN_SITE)
+		assert "Skipping fixture syncing" in result.stdout  # the hosts' custom fields are skipped, not fatal
+	bench.site_bench("migrate", "--skip-search-index", site=bench.PLAIN_SITE)
+	bench.site_bench("uninstall-app", bench.APP, "--yes", "--no-backup", site=bench.PLAIN_SITE)
+	assert bench.APP not in bench.installed_apps(bench.PLAIN_SITE)
+
+
 @pytest.mark.parametrize("module", IN_SITE, ids=[m.stem for m in IN_SITE])
 def test_in_site(site, module):
 	if bench.APP not in bench.installed_apps():
