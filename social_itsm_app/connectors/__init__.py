@@ -43,7 +43,10 @@ def connector_class(network: str) -> type[Connector]:
 		module_name, class_name = NETWORKS[network].split(":")
 	except KeyError:
 		raise ConnectorError(f"unknown network {network!r}; known: {', '.join(sorted(NETWORKS))}") from None
-	return getattr(importlib.import_module(module_name), class_name)
+	try:
+		return getattr(importlib.import_module(module_name), class_name)
+	except (ImportError, AttributeError) as exc:
+		raise ConnectorError(f"the {network} connector cannot be loaded: {exc}") from exc
 
 
 def get_connector(network: str, config: Mapping[str, Any], session: requests.Session | None = None) -> Connector:
