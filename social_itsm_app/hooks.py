@@ -32,4 +32,14 @@ after_app_install = "social_itsm_app.install.after_app_install"
 before_uninstall = "social_itsm_app.install.before_uninstall"
 
 
+# Scheduled jobs
+# --------------
+
+scheduler_events = {
+	"cron": {
+		# Cheap: one indexed query, then one job per due channel (see ingest/jobs.py).
+		"* * * * *": ["social_itsm_app.ingest.jobs.enqueue_due_channels"],
+	},
+}
+
 export_python_type_annotations = True

@@ -1,0 +1,104 @@
+"""Social Identities: one per person per network, created in bulk while posts are stored.
+
+Contacts are attached later (``link_contacts``), in a background job: a burst of ten thousand posts from
+eight thousand strangers must not wait for eight thousand Contact inserts. The Contact gets a synthetic
+address on the reserved ``.invalid`` domain (Helpdesk's reply box needs an email-shaped sender) that is
+globally unsubscribed, so no mail is ever queued to it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import frappe
+from frappe.utils import now_datetime
+
+from social_itsm_app.connectors import SocialPost
+
+SYNTHETIC_DOMAIN = "social-itsm.invalid"
+_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+
+
+def synthetic_email(network: str, author_id: str) -> str:
+	local = _UNSAFE.sub("-", f"{network}.{author_id}".lower()).strip(".-")[:60]
+	return f"{local}@{SYNTHETIC_DOMAIN}"
+
+
+def resolve_identities(network: str, posts: Iterable[SocialPost]) -> dict[str, str]:
+	"""author_id -> Social Identity name for every author of ``posts``: one select, one bulk insert."""
+	authors: dict[str, SocialPost] = {}
+	for post in posts:
+		if post.author_id:
+			authors.setdefault(post.author_id, post)
+	if not authors:
+		return {}
+	found = dict(
+		frappe.get_all(
+			"Social Identity",
+			filters={"network": network, "author_id": ("in", list(authors))},
+			fields=["author_id", "name"],
+			as_list=True,
+		)
+	)
+	missing = [post for author_id, post in authors.items() if author_id not in found]
+	if missing:
+		now = now_datetime()
+		user = frappe.session.user
+		rows = []
+		for post in missing:
+			name = frappe.generate_hash(length=12)
+			found[post.author_id] = name
+			rows.append((
+				name, now, now, user, user, network, post.author_id, post.author_handle[:140], post.author_name[:140],
+				synthetic_email(network, post.author_id), now,
+			))
+		fields = ["name", "creation", "modified", "owner", "modified_by", "network", "author_id", "handle", "display_name",
+			"email", "last_seen_at"]
+		# A parallel worker may have created the same identity a moment ago: the unique index keeps one.
+		frappe.db.bulk_insert("Social Identity", fields, rows, ignore_duplicates=True)
+		again = dict(frappe.get_all(
+			"Social Identity",
+			filters={"network": network, "author_id": ("in", [p.author_id for p in missing])},
+			fields=["author_id", "name"],
+			as_list=True,
+		))
+		found.update(again)
+	return found
+
+
+def ensure_contact(identity_name: str) -> str:
+	"""The identity's Contact, created with its synthetic, never-mailed address when missing."""
+	identity = frappe.get_doc("Social Identity", identity_name)
+	if identity.contact and frappe.db.exists("Contact", identity.contact):
+		return identity.contact
+	email = identity.email or synthetic_email(identity.network, identity.author_id)
+	contact_name = frappe.db.get_value("Contact Email", {"email_id": email}, "parent")
+	if not contact_name:
+		contact = frappe.get_doc({
+			"doctype": "Contact",
+			"first_name": (identity.display_name or identity.handle or identity.author_id)[:100],
+			"last_name": f"({identity.network} @{identity.handle})" if identity.handle else f"({identity.network})",
+			"email_ids": [{"email_id": email, "is_primary": 1}],
+		})
+		contact.insert(ignore_permissions=True)
+		contact_name = contact.name
+	if not frappe.db.exists("Email Unsubscribe", {"email": email, "global_unsubscribe": 1}):
+		frappe.get_doc({"doctype": "Email Unsubscribe", "email": email, "global_unsubscribe": 1}).insert(
+			ignore_permissions=True
+		)
+	identity.db_set({"contact": contact_name, "email": email}, update_modified=False)
+	return contact_name
+
+
+def link_contacts(limit: int = 500) -> int:
+	"""Background job: give identities without a Contact their Contact (batched, committed per identity)."""
+	names = frappe.get_all("Social Identity", filters={"contact": ("is", "not set")}, pluck="name", limit=limit)
+	for name in names:
+		try:
+			ensure_contact(name)
+			frappe.db.commit()
+		except Exception:
+			frappe.db.rollback()
+			frappe.log_error(title=f"Social ITSM: could not create a Contact for identity {name}")
+	return len(names)

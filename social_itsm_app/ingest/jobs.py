@@ -1,0 +1,198 @@
+"""Scheduled fetching: a cheap every-minute tick fans out one job per due channel.
+
+The tick finds due channels with one indexed query (``next_fetch_at <= now``) and enqueues one job per
+channel with a fixed job id, so a channel is never fetched by two workers at once. Each job commits the
+stored posts and the advanced cursor together; failures back off, rate limits pause until the network's
+reset time, and refused credentials pause the channel and tell the System Managers once.
+"""
+
+from __future__ import annotations
+
+import time
+
+import frappe
+from frappe import _
+from frappe.utils import add_to_date, get_url_to_form, now_datetime
+
+from social_itsm_app.connectors import AuthError, ConnectorError, FetchResult, RateLimited
+from social_itsm_app.ingest.runtime import build_connector, save_state
+from social_itsm_app.ingest.store import StoredBatch, store_posts
+from social_itsm_app.scheduling import next_fetch_at
+from social_itsm_app.tickets.convert import attach_linked, auto_convert
+from social_itsm_app.triage.decide import SpamGuard
+from social_itsm_app.utils import logger, short_error, to_site_datetime
+
+FETCH_JOB = "social_itsm_app.ingest.jobs.fetch_channel"
+NEEDS_REAUTH = "Needs Re-authentication"
+MAX_DUE_PER_TICK = 2000
+
+
+def job_id(channel: str) -> str:
+	return f"social_itsm_fetch::{channel}"
+
+
+def due_channels(now=None) -> list[str]:
+	"""Enabled channels whose next fetch time has come (one query on an indexed column)."""
+	channel = frappe.qb.DocType("Social Channel")
+	now = now or now_datetime()
+	return (
+		frappe.qb.from_(channel)
+		.select(channel.name)
+		.where((channel.enabled == 1) & (channel.status != NEEDS_REAUTH) & (channel.network != "Webhook"))
+		.where(channel.next_fetch_at.isnull() | (channel.next_fetch_at <= now))
+		.orderby(channel.next_fetch_at)
+		.limit(MAX_DUE_PER_TICK)
+		.run(pluck=True)
+	)
+
+
+def enqueue_due_channels() -> None:
+	"""Scheduler tick (every minute)."""
+	if not frappe.db.get_single_value("Social ITSM Settings", "enable_polling"):
+		return
+	for name in due_channels():
+		enqueue_fetch(name)
+
+
+def enqueue_fetch(channel: str, user_requested: bool = False) -> None:
+	frappe.enqueue(
+		FETCH_JOB,
+		queue="default",
+		job_id=job_id(channel),
+		deduplicate=True,
+		channel=channel,
+		user_requested=user_requested,
+	)
+
+
+def fetch_channel(channel: str, user_requested: bool = False) -> dict:
+	"""Fetch one channel, store new posts and advance its cursor in one transaction."""
+	doc = frappe.get_doc("Social Channel", channel)
+	started = time.monotonic()
+	connector = None
+	try:
+		connector = build_connector(doc)
+		result = connector.fetch(doc.cursor or None)
+		batch = store_posts(doc.name, doc.network, result.posts, SpamGuard())
+		record_success(doc, result, batch)
+		if connector.saved_state:
+			save_state(doc.name, connector.saved_state)
+		frappe.db.commit()
+	except ConnectorError as exc:
+		frappe.db.rollback()
+		if connector is not None and connector.saved_state:
+			save_state(doc.name, connector.saved_state)  # a rotated token must survive a failed fetch
+		summary = record_failure(doc, exc)
+		frappe.db.commit()
+		tell_requester(summary, user_requested)
+		return summary
+	summary = {
+		"channel": doc.name, "status": "ok", "fetched": len(result.posts), "stored": len(batch.new),
+		"duplicates": batch.duplicates, "linked": len(batch.linked), "has_more": result.has_more,
+		"duration_ms": round((time.monotonic() - started) * 1000),
+	}
+	logger().info(summary)
+	after_store(doc, batch)
+	tell_requester(summary, user_requested)
+	return summary
+
+
+def tell_requester(summary: dict, user_requested: bool) -> None:
+	"""The admin who pressed "Fetch now" hears how it went (the form listens for this event)."""
+	if user_requested:
+		frappe.publish_realtime("social_itsm_fetch_done", summary, user=frappe.session.user)
+
+
+def record_success(doc, result: FetchResult, batch: StoredBatch) -> None:
+	now = now_datetime()
+	frappe.db.set_value(
+		"Social Channel",
+		doc.name,
+		{
+			"cursor": result.cursor or doc.cursor,
+			"last_fetched_at": now,
+			"last_success_at": now,
+			"consecutive_failures": 0,
+			"last_error": None,
+			"paused_until": None,
+			"status": "Active",
+			"posts_fetched": (doc.posts_fetched or 0) + len(batch.new),
+			"next_fetch_at": next_fetch_at(now, doc.poll_interval, has_more=result.has_more),
+		},
+		update_modified=False,
+	)
+
+
+def record_failure(doc, exc: ConnectorError) -> dict:
+	"""Pause, back off and explain; nothing about the cursor changes."""
+	now = now_datetime()
+	failures = (doc.consecutive_failures or 0) + (0 if isinstance(exc, RateLimited) else 1)
+	values = {"last_fetched_at": now, "last_error": short_error(exc, 1000), "consecutive_failures": failures}
+	if isinstance(exc, RateLimited):
+		paused = to_site_datetime(exc.reset_at)
+		values.update(status="Rate Limited", paused_until=paused, next_fetch_at=next_fetch_at(now, doc.poll_interval, 0, paused))
+	elif isinstance(exc, AuthError):
+		values.update(status=NEEDS_REAUTH, next_fetch_at=add_to_date(now, hours=1))
+		if doc.status != NEEDS_REAUTH:
+			notify_reauth(doc, exc)
+	else:
+		values.update(status="Failing", next_fetch_at=next_fetch_at(now, doc.poll_interval, failures))
+		frappe.log_error(
+			title=f"Social ITSM: fetching channel {doc.name} failed",
+			message=short_error(exc, 4000),
+			reference_doctype="Social Channel",
+			reference_name=doc.name,
+		)
+	frappe.db.set_value("Social Channel", doc.name, values, update_modified=False)
+	logger().warning({"channel": doc.name, "status": values["status"], "error": values["last_error"]})
+	return {"channel": doc.name, "status": values["status"], "error": values["last_error"]}
+
+
+def notify_reauth(doc, exc: ConnectorError) -> None:
+	"""Tell every System Manager once, when the channel first enters "Needs Re-authentication"."""
+	subject = _("Social channel {0} needs new credentials").format(doc.name)
+	message = _("{0} refused the channel's credentials: {1}. Fetching is paused until you update them.").format(
+		doc.network, short_error(exc, 300)
+	)
+	for user in system_managers():
+		frappe.get_doc({
+			"doctype": "Notification Log",
+			"subject": subject,
+			"email_content": message,
+			"for_user": user,
+			"type": "Alert",
+			"document_type": "Social Channel",
+			"document_name": doc.name,
+			"link": get_url_to_form("Social Channel", doc.name),
+		}).insert(ignore_permissions=True)
+
+
+def system_managers() -> list[str]:
+	has_role = frappe.qb.DocType("Has Role")
+	user = frappe.qb.DocType("User")
+	return (
+		frappe.qb.from_(has_role)
+		.join(user).on(user.name == has_role.parent)
+		.select(user.name).distinct()
+		.where((has_role.role == "System Manager") & (has_role.parenttype == "User") & (user.enabled == 1))
+		.where(user.name.notin(["Administrator", "Guest"]))
+		.run(pluck=True)
+	) or ["Administrator"]
+
+
+def after_store(doc, batch: StoredBatch) -> None:
+	"""After the commit: tell open list views, hand linked and auto-convert posts to the ticket side."""
+	if batch.new:
+		# Bulk inserts skip Document.notify_update, so tell open list views ourselves (same message shape).
+		frappe.publish_realtime("list_update", {"doctype": "Social Post", "name": batch.new[-1], "user": frappe.session.user})
+		frappe.publish_realtime(
+			"social_itsm_new_posts", {"channel": doc.name, "count": len(batch.new)}, doctype="Social Channel",
+			docname=doc.name,
+		)
+	if batch.linked:
+		attach_linked(batch.linked)
+	if batch.to_convert:
+		auto_convert(batch.to_convert)
+	if batch.new:
+		frappe.enqueue("social_itsm_app.ingest.identities.link_contacts", queue="default",
+			job_id="social_itsm_link_contacts", deduplicate=True)

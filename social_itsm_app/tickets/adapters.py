@@ -1,0 +1,96 @@
+"""One adapter per host ticket doctype: create a ticket from a post, add a post to a ticket's timeline.
+
+HD Ticket (Frappe Helpdesk) and Issue (ERPNext Support) differ in link names and behaviour; the
+HostProfile carries the names, the adapter the behaviour. Both are created *without* a description
+(Helpdesk would record it as a message from the agent) and get the post as a Received Communication
+from its author, which also fills the description.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import frappe
+from frappe import _
+
+from social_itsm_app.hosts import PROFILES, HostProfile
+from social_itsm_app.tickets.content import post_html, ticket_subject
+
+SOCIAL_MEDIUM = "Chat"
+
+
+class TicketAdapter:
+	def __init__(self, profile: HostProfile):
+		self.profile = profile
+
+	@property
+	def doctype(self) -> str:
+		return self.profile.ticket_doctype
+
+	def create(self, post, email: str, contact: str | None, fields: dict[str, Any], reply_mode: str) -> str:
+		"""Insert the ticket for ``post`` (a Social Post doc) and return its name (a string, always)."""
+		ticket = frappe.new_doc(self.doctype)
+		ticket.update({
+			"subject": ticket_subject(post.text, post.author_handle or post.author_name, post.network),
+			"raised_by": email,
+			"contact": contact,
+			"social_post": post.name,
+			"social_channel": post.channel,
+			"social_thread_id": post.thread_id or post.external_id,
+			"social_reply_mode": reply_mode,
+		})
+		self.apply_fields(ticket, fields)
+		ticket.flags.social_itsm = True
+		ticket.insert(ignore_permissions=True)
+		return str(ticket.name)
+
+	def apply_fields(self, ticket, fields: dict[str, Any]) -> None:
+		profile = self.profile
+		if fields.get("priority"):
+			ticket.priority = fields["priority"]
+		if fields.get("ticket_type"):
+			ticket.set(profile.ticket_type_field, fields["ticket_type"])
+		if fields.get("team") and profile.team_field:
+			ticket.set(profile.team_field, fields["team"])
+		if fields.get("customer"):
+			ticket.customer = fields["customer"]
+
+	def add_post(self, ticket: str, post, email: str) -> str:
+		"""Put ``post`` in the ticket's timeline as a message received from its author."""
+		subject = frappe.db.get_value(self.doctype, ticket, "subject") or ""
+		communication = frappe.get_doc({
+			"doctype": "Communication",
+			"communication_type": "Communication",
+			"communication_medium": SOCIAL_MEDIUM,
+			"sent_or_received": "Received",
+			"subject": f"Re: {subject}"[:140],
+			"sender": email,
+			"sender_full_name": post.author_name or post.author_handle,
+			"content": post_html(post.as_dict()),
+			"status": "Linked",
+			"email_status": "Open",
+			"reference_doctype": self.doctype,
+			"reference_name": ticket,
+			"message_id": f"social-itsm-{post.name}",
+		})
+		communication.flags.social_itsm = True
+		# Communication.on_update tells the ticket (HD Ticket reopens and copies the first message into
+		# its description; Issue gets frappe's generic update), like an inbound email would.
+		communication.insert(ignore_permissions=True)
+		return communication.name
+
+
+def adapter_for(doctype: str) -> TicketAdapter:
+	if doctype not in PROFILES or not frappe.db.exists("DocType", doctype):
+		frappe.throw(_("{0} is not available on this site.").format(doctype), title=_("No ticket doctype"))
+	return TicketAdapter(PROFILES[doctype])
+
+
+def configured_adapter() -> TicketAdapter:
+	"""The adapter for the ticket doctype Social ITSM Settings points at (HD Ticket or Issue)."""
+	profile = frappe.get_single("Social ITSM Settings").profile()
+	if not profile:
+		frappe.throw(
+			_("Install Frappe Helpdesk or ERPNext to turn posts into tickets."), title=_("No ticket doctype")
+		)
+	return adapter_for(profile.ticket_doctype)

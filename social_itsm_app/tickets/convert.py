@@ -1,0 +1,113 @@
+"""The twicket: a Social Post becomes a ticket (once), later posts of its thread join that ticket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import frappe
+from frappe import _
+
+from social_itsm_app.ingest.identities import ensure_contact, synthetic_email
+from social_itsm_app.tickets.adapters import TicketAdapter, adapter_for, configured_adapter
+
+TICKET_FIELDS = ("priority", "ticket_type", "team")
+
+
+def ticket_fields(post, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+	"""Overrides from the agent win, then the matched rule's choices, then the settings' defaults."""
+	settings = frappe.get_cached_doc("Social ITSM Settings")
+	fields = {
+		"priority": settings.default_priority,
+		"ticket_type": settings.default_ticket_type,
+		"team": settings.default_team,
+	}
+	if post.matched_rule:
+		rule = frappe.db.get_value(
+			"Social Listening Rule", post.matched_rule, ["ticket_priority", "ticket_type", "team"], as_dict=True
+		)
+		if rule:
+			fields.update({k: v for k, v in {"priority": rule.ticket_priority, "ticket_type": rule.ticket_type, "team": rule.team}.items() if v})
+	fields.update({k: v for k, v in (overrides or {}).items() if k in TICKET_FIELDS and v})
+	return fields
+
+
+def author_address(post) -> tuple[str, str | None]:
+	"""(email-shaped address, Contact) of the post's author, creating the Contact when missing."""
+	if post.social_identity:
+		contact = ensure_contact(post.social_identity)
+		return frappe.db.get_value("Social Identity", post.social_identity, "email"), contact
+	return synthetic_email(post.network, post.author_id or post.name), None
+
+
+def convert_post(post_name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+	"""Create the ticket for a post, or return the one it already has (converting twice is harmless)."""
+	# Lock the row: two agents (or an agent and an auto-convert job) pressing at once make one ticket.
+	frappe.db.get_value("Social Post", post_name, "name", for_update=True)
+	post = frappe.get_doc("Social Post", post_name)
+	if post.ticket:
+		return {"ticket_doctype": post.ticket_doctype, "ticket": post.ticket, "created": False}
+	if post.status == "Spam":
+		frappe.throw(_("This post is marked as spam; mark it New first to convert it."), title=_("Spam"))
+	adapter = configured_adapter()
+	email, contact = author_address(post)
+	reply_mode = (overrides or {}).get("reply_mode") or default_reply_mode(post)
+	ticket = adapter.create(post, email, contact, ticket_fields(post, overrides), reply_mode)
+	adapter.add_post(ticket, post, email)
+	post.db_set({"status": "Converted", "ticket_doctype": adapter.doctype, "ticket": ticket})
+	attach_thread(adapter, ticket, post, email)
+	return {"ticket_doctype": adapter.doctype, "ticket": ticket, "created": True}
+
+
+def default_reply_mode(post) -> str:
+	if post.kind == "direct":
+		return "Private"
+	return frappe.get_cached_value("Social Channel", post.channel, "default_reply_mode") or "Public"
+
+
+def attach_thread(adapter: TicketAdapter, ticket: str, post, email: str) -> list[str]:
+	"""Earlier posts of the same thread that wait in the inbox join the new ticket, oldest first."""
+	key = post.thread_id or post.external_id
+	earlier = frappe.get_all(
+		"Social Post",
+		filters={"channel": post.channel, "thread_id": key, "status": "New", "name": ("!=", post.name)},
+		pluck="name",
+		order_by="posted_at asc",
+	)
+	for name in earlier:
+		link_post(name, adapter.doctype, ticket)
+	return earlier
+
+
+def link_post(post_name: str, ticket_doctype: str, ticket: str) -> str:
+	"""Put a post on an existing ticket's timeline and mark it Linked."""
+	if not frappe.db.exists(ticket_doctype, ticket):
+		frappe.throw(_("{0} {1} does not exist.").format(_(ticket_doctype), ticket))
+	post = frappe.get_doc("Social Post", post_name)
+	adapter = adapter_for(ticket_doctype)
+	email, _contact = author_address(post)
+	communication = adapter.add_post(ticket, post, email)
+	post.db_set({"status": "Linked", "ticket_doctype": ticket_doctype, "ticket": ticket})
+	return communication
+
+
+def attach_linked(post_names: list[str]) -> None:
+	"""Ingest stored these posts as Linked to a ticket: add each to its ticket's timeline (own transaction)."""
+	for name in post_names:
+		try:
+			ticket_doctype, ticket = frappe.db.get_value("Social Post", name, ["ticket_doctype", "ticket"])
+			link_post(name, ticket_doctype, ticket)
+			frappe.db.commit()
+		except Exception:
+			frappe.db.rollback()
+			frappe.log_error(title=f"Social ITSM: could not add post {name} to its ticket")
+
+
+def auto_convert(post_names: list[str]) -> None:
+	"""Posts an auto-convert rule chose become tickets, each in its own transaction."""
+	for name in post_names:
+		try:
+			convert_post(name)
+			frappe.db.commit()
+		except Exception:
+			frappe.db.rollback()
+			frappe.log_error(title=f"Social ITSM: could not convert post {name}")
