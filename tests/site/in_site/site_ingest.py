@@ -37,6 +37,22 @@ def make_channel(name: str = "Ingest Mastodon") -> "frappe.model.document.Docume
 	}).insert(ignore_permissions=True)
 
 
+def remove_channel(name: str) -> None:
+	"""Undo what committing code paths left: the channel, its posts, tickets, messages and logs."""
+	frappe.db.rollback()
+	for ticket_doctype in ("HD Ticket", "Issue"):
+		if frappe.db.exists("DocType", ticket_doctype):
+			for ticket in frappe.get_all(ticket_doctype, filters={"social_channel": name}, pluck="name"):
+				frappe.db.delete("Communication", {"reference_doctype": ticket_doctype, "reference_name": ticket})
+				frappe.delete_doc(ticket_doctype, ticket, force=True, ignore_permissions=True)
+	frappe.db.delete("Social Post", {"channel": name})
+	frappe.db.delete("Error Log", {"reference_name": name})
+	frappe.db.delete("Notification Log", {"document_name": name})
+	if frappe.db.exists("Social Channel", name):
+		frappe.delete_doc("Social Channel", name, force=True, ignore_permissions=True)
+	frappe.db.commit()
+
+
 class FakeConnector:
 	def __init__(self, result=None, error=None, saved_state=None):
 		self.result, self.error = result, error
@@ -80,10 +96,15 @@ class TestStorePosts(FrappeTestCase):
 
 
 class TestThreads(FrappeTestCase):
+	"""attach_linked commits per post (as the job does), so this class cleans up after itself."""
+
 	def setUp(self):
 		if not HAS_HELPDESK:
 			self.skipTest("needs Helpdesk for tickets")
 		self.channel = make_channel("Thread Mastodon").name
+
+	def tearDown(self):
+		remove_channel(self.channel)
 
 	def test_a_reply_in_a_converted_thread_lands_on_the_ticket(self):
 		store_posts(self.channel, "Mastodon", [social_post("t-1", "Printer on floor 3 is broken", thread_id="t-1")])
@@ -112,12 +133,7 @@ class TestFetchJob(FrappeTestCase):
 		frappe.db.commit()
 
 	def tearDown(self):
-		frappe.db.rollback()
-		frappe.db.delete("Social Post", {"channel": self.channel.name})
-		frappe.db.delete("Error Log", {"reference_name": self.channel.name})
-		frappe.db.delete("Notification Log", {"document_name": self.channel.name})
-		frappe.delete_doc("Social Channel", self.channel.name, force=True, ignore_permissions=True)
-		frappe.db.commit()
+		remove_channel(self.channel.name)
 
 	def fetch(self, connector):
 		with patch.object(jobs, "build_connector", return_value=connector):
