@@ -15,19 +15,21 @@ import frappe
 from frappe.utils import now_datetime
 
 from social_itsm_app.connectors import SocialPost
+from social_itsm_app.connectors.text import first_line
 from social_itsm_app.ingest.identities import resolve_identities
 from social_itsm_app.triage import RuleSet, triage
 from social_itsm_app.triage.decide import SpamGuard
 from social_itsm_app.triage.rules import CONVERT
+from social_itsm_app.triage.scoring import mood_label, urgency_label
 from social_itsm_app.triage.threads import lookup_keys, ticket_for
 from social_itsm_app.utils import to_site_datetime
 
 POST_FIELDS = [
 	"name", "creation", "modified", "owner", "modified_by", "docstatus", "idx",
-	"channel", "network", "external_id", "url", "kind", "status", "posted_at",
+	"title", "channel", "network", "external_id", "url", "kind", "status", "posted_at",
 	"author_name", "author_handle", "author_id", "social_identity",
 	"text", "language", "thread_id", "in_reply_to_id",
-	"sentiment", "urgency", "matched_rule", "ticket_doctype", "ticket", "raw", "reply_ref",
+	"sentiment", "mood", "urgency", "urgency_level", "matched_rule", "ticket_doctype", "ticket", "raw", "reply_ref",
 ]
 MAX_RAW = 60_000  # bytes of the original payload kept for audit
 
@@ -111,12 +113,12 @@ def store_posts(channel: str, network: str, posts: Sequence[SocialPost], guard: 
 		name = frappe.generate_hash(length=12)
 		rows.append((
 			name, now, now, user, user, 0, 0,
-			channel, network, post.external_id[:255], (post.url or "")[:1000], post.kind, status,
+			post_title(post), channel, network, post.external_id[:255], (post.url or "")[:1000], post.kind, status,
 			to_site_datetime(post.created_at),
 			(post.author_name or "")[:140], (post.author_handle or "")[:140], (post.author_id or "")[:255],
 			identities.get(post.author_id),
 			post.text, post.language, (post.thread_id or "")[:255] or None, (post.in_reply_to_id or "")[:255] or None,
-			verdict.sentiment, verdict.urgency, verdict.rule,
+			verdict.sentiment, mood_label(verdict.sentiment), verdict.urgency, urgency_label(verdict.urgency), verdict.rule,
 			ticket[0] if status == "Linked" else None, ticket[1] if status == "Linked" else None,
 			_raw_json(post.raw), json.dumps(post.reply_ref) if post.reply_ref else None,
 		))
@@ -129,6 +131,12 @@ def store_posts(channel: str, network: str, posts: Sequence[SocialPost], guard: 
 			batch.to_convert.append(name)
 	frappe.db.bulk_insert("Social Post", POST_FIELDS, rows, ignore_duplicates=True)
 	return batch
+
+
+def post_title(post: SocialPost) -> str:
+	"""What the list shows: who said what."""
+	who = post.author_name or post.author_handle or post.author_id or "?"
+	return f"{who}: {first_line(post.text, 160)}"[:200]
 
 
 def _raw_json(raw: dict) -> str:

@@ -142,3 +142,12 @@ def urgency(text: str, sentiment_score: float | None = None, language: str | Non
 	if score < -0.3:
 		calm *= 1 + score * 0.3  # score is negative: up to 30% more urgent
 	return round(min(1.0, max(0.0, 1 - calm)), 4)
+
+
+def mood_label(score: float) -> str:
+	"""Buckets for filtering: VADER's own thresholds (±0.05)."""
+	return "Negative" if score <= -0.05 else "Positive" if score >= 0.05 else "Neutral"
+
+
+def urgency_label(score: float) -> str:
+	return "High" if score >= 0.7 else "Medium" if score >= 0.4 else "Low"

@@ -23,6 +23,7 @@ class SocialPost(Document):
 		kind: DF.Literal["mention", "direct", "search", "comment", "feed"]
 		language: DF.Data | None
 		matched_rule: DF.Link | None
+		mood: DF.Literal["", "Negative", "Neutral", "Positive"]
 		network: DF.Literal["X", "Mastodon", "Bluesky", "Reddit", "Facebook Page", "Telegram", "Discourse", "Feed", "Webhook"]
 		posted_at: DF.Datetime | None
 		raw: DF.JSON | None
@@ -34,7 +35,9 @@ class SocialPost(Document):
 		thread_id: DF.Data | None
 		ticket: DF.DynamicLink | None
 		ticket_doctype: DF.Link | None
+		title: DF.Data | None
 		urgency: DF.Float
+		urgency_level: DF.Literal["", "Low", "Medium", "High"]
 		url: DF.Data | None
 	# end: auto-generated types
 	pass

@@ -2,7 +2,8 @@
 // For license information, please see license.txt
 
 frappe.listview_settings["Social Post"] = {
-	add_fields: ["status", "urgency", "sentiment", "network", "ticket", "ticket_doctype"],
+	hide_name_column: true,
+	add_fields: ["status", "urgency", "urgency_level", "mood", "network", "ticket", "ticket_doctype"],
 
 	get_indicator(doc) {
 		const colours = { New: "blue", Converted: "green", Linked: "cyan", Ignored: "gray", Spam: "red" };
@@ -10,10 +11,10 @@ frappe.listview_settings["Social Post"] = {
 	},
 
 	formatters: {
-		urgency(value) {
-			const score = flt(value);
-			const colour = score >= 0.7 ? "red" : score >= 0.4 ? "orange" : "gray";
-			return `<span class="indicator-pill ${colour}">${format_number(score, null, 2)}</span>`;
+		urgency_level(value) {
+			if (!value) return "";
+			const colour = { High: "red", Medium: "orange", Low: "gray" }[value] || "gray";
+			return `<span class="indicator-pill ${colour}">${__(value)}</span>`;
 		},
 	},
 };
