@@ -20,6 +20,8 @@ IN_SITE = sorted((Path(__file__).parent / "in_site").glob("site_*.py"))
 @pytest.fixture(scope="module")
 def site():
 	bench.prepare()
+	if bench.APP in bench.installed_apps():
+		bench.site_bench("migrate", "--skip-search-index")  # the checkout may have changed the schema
 	return bench.SITE
 
 
