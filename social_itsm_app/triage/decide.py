@@ -11,7 +11,7 @@ from typing import Any
 from social_itsm_app.connectors.base import SocialPost
 from social_itsm_app.triage.normalize import URL, fold_text, handle_key, hashtags
 from social_itsm_app.triage.rules import IGNORE, QUEUE, SPAM, PostView, RuleSet
-from social_itsm_app.triage.scoring import sentiment, urgency
+from social_itsm_app.triage.scoring import scores
 
 SCAM = re.compile(
 	r"\b(free followers|giveaway|airdrop|crypto signals?|dm me for|whats ?app me|investment opportunity|"
@@ -56,17 +56,20 @@ class SpamGuard:
 		return self._count[fingerprint] >= self.repeats
 
 
-def spam_reason(post: SocialPost, folded: str, guard: SpamGuard | None) -> str | None:
+def spam_reason(post: SocialPost, folded: str, guard: SpamGuard | None, tags: frozenset[str] = frozenset()) -> str | None:
 	text = post.text
-	urls = URL.findall(text)
+	urls = URL.findall(text) if "://" in text else ()
 	if len(urls) >= 3 or (urls and sum(map(len, urls)) > 0.6 * len(text) and len(text) > 40):
 		return "link farm"
-	if text.count("#") >= 8 and len(hashtags(text)) >= 8:
+	if len(tags) >= 8 or (not tags and text.count("#") >= 8 and len(hashtags(text)) >= 8):
 		return "hashtag stuffing"
 	if SCAM.search(folded):
 		return "scam phrase"
 	if guard is not None:
-		fingerprint = URL.sub("", _MENTION.sub("", folded)).strip()
+		fingerprint = _MENTION.sub("", folded) if "@" in folded else folded
+		if "://" in fingerprint:
+			fingerprint = URL.sub("", fingerprint)
+		fingerprint = fingerprint.strip()
 		if len(fingerprint) >= 20 and guard.seen_often(fingerprint, post.author_id):
 			return "repeated text"
 	return None
@@ -81,15 +84,16 @@ def triage(
 ) -> Verdict:
 	"""Decide what happens to ``post``. Rules that ignore or flag spam win over the spam heuristics;
 	otherwise spam heuristics run before rules, so a spammer cannot trigger an auto-convert rule."""
-	folded = fold_text(post.text)
-	authors = frozenset(key for key in (handle_key(post.author_handle or ""), handle_key(post.author_id or "")) if key)
-	view = PostView(channel, folded, hashtags(post.text), authors, post.language)
-	mood = sentiment(post.text, post.language)
-	urgent = urgency(post.text, mood, post.language)
+	text = post.text
+	folded = fold_text(text)
+	tags = hashtags(text, folded)
+	authors = frozenset((handle_key(post.author_handle or ""), handle_key(post.author_id or ""))) - {""}
+	view = PostView(channel, folded, tags, authors, post.language)
+	mood, urgent = scores(text, post.language, lowered=folded)
 	rule = rules.first_match(view, post.text)
 	if rule is not None and rule.action in (IGNORE, SPAM):
 		return Verdict(rule.action, rule.name, mood, urgent, None, rule.ticket_fields)
-	reason = spam_reason(post, folded, guard)
+	reason = spam_reason(post, folded, guard, tags)
 	if reason:
 		return Verdict(SPAM, None, mood, urgent, reason)
 	if rule is not None:

@@ -12,27 +12,39 @@ URL = re.compile(r"https?://\S+", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 
 
-@lru_cache(maxsize=4096)
-def fold(text: str) -> str:
-	"""Case- and accent-insensitive form used for matching ("Café DOWN" -> "cafe down")."""
-	decomposed = unicodedata.normalize("NFKD", text.casefold())
-	return _SPACE.sub(" ", "".join(ch for ch in decomposed if not unicodedata.combining(ch))).strip()
+# Combining marks (accents) left after NFKD decomposition; removing them folds "é" to "e".
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 
 
 def fold_text(text: str) -> str:
-	"""Like fold() for whole posts (not cached: post texts rarely repeat)."""
+	"""Case- and accent-insensitive form used for matching ("Café DOWN" -> "cafe down").
+
+	Whitespace is left as it is: rule patterns match any run of whitespace between words.
+	"""
 	if text.isascii():
-		return _SPACE.sub(" ", text.lower()).strip()
-	return fold.__wrapped__(text)
+		return text.lower()
+	return _COMBINING.sub("", unicodedata.normalize("NFKD", text.casefold()))
 
 
-def hashtags(text: str) -> frozenset[str]:
+@lru_cache(maxsize=4096)
+def fold(text: str) -> str:
+	"""fold_text() with whitespace collapsed, for short, repeating strings (keywords, handles), cached."""
+	return _SPACE.sub(" ", fold_text(text)).strip()
+
+
+def hashtags(text: str, folded: str | None = None) -> frozenset[str]:
+	"""Hashtags without '#', folded; pass ``folded`` (fold_text of text) when you have it."""
+	if "#" not in text:
+		return frozenset()
+	if folded is not None:
+		return frozenset(HASHTAG.findall(folded))
 	return frozenset(fold(tag) for tag in HASHTAG.findall(text))
 
 
 def handle_key(value: str) -> str:
 	"""Authors are compared by handle or id, without @ and case."""
-	return fold(value.strip().lstrip("@"))
+	value = value.strip().lstrip("@")
+	return value.lower() if value.isascii() else fold(value)
 
 
 def lines(value: str | list | tuple | None) -> tuple[str, ...]:

@@ -35,34 +35,43 @@ BOOSTERS = {
 	"absolutely": 0.293, "super": 0.293, "incredibly": 0.293, "fucking": 0.293, "freaking": 0.293,
 	"barely": -0.293, "slightly": -0.293, "somewhat": -0.293, "kinda": -0.293, "little": -0.293,
 }
-_TOKEN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9'’]*|[:;=8][\-o']?[()\[\]dDpP/\\|*]|<3|[^\w\s]", re.UNICODE)
-_WORDS_FOR_URGENCY = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9']*|[:;=8][\-o']?[()\[\]dp/\\|*]|<3|[^\w\s]")
+_CAPS_WORD = re.compile(r"\b[A-Z][A-Z']+\b")
+_ASCII_LETTERS = re.compile(r"[^A-Za-z]+")
+_NOT_UPPER = re.compile(r"[^A-Z]+")
 
-# Urgency vocabulary: phrase -> weight (0..1); phrases are matched on lower-cased text.
-URGENT_PHRASES = {
-	"outage": 0.6, "down": 0.45, "is down": 0.6, "went down": 0.6, "not working": 0.55, "doesn't work": 0.5,
-	"does not work": 0.5, "stopped working": 0.6, "can't log in": 0.55, "cannot log in": 0.55, "can't login": 0.55,
-	"cant login": 0.55, "unable to": 0.4, "can't access": 0.5, "cannot access": 0.5, "error": 0.35, "errors": 0.35,
-	"crash": 0.45, "crashed": 0.5, "crashing": 0.5, "broken": 0.45, "urgent": 0.6, "asap": 0.5, "emergency": 0.7,
-	"data loss": 0.8, "lost my data": 0.8, "security": 0.4, "breach": 0.8, "hacked": 0.8, "phishing": 0.6,
-	"500": 0.4, "502": 0.5, "503": 0.5, "504": 0.5, "timeout": 0.4, "timed out": 0.4, "offline": 0.45,
-	"unreachable": 0.5, "everyone": 0.15, "all users": 0.4, "again": 0.15, "still": 0.15,
+# Urgency vocabulary (weights 0..1). Single words are looked up per token during the sentiment pass;
+# phrases are found by substring first (cheap) and confirmed on word boundaries.
+URGENT_WORDS = {
+	"outage": 0.6, "down": 0.45, "error": 0.35, "errors": 0.35, "crash": 0.45, "crashed": 0.5, "crashing": 0.5,
+	"broken": 0.45, "urgent": 0.6, "asap": 0.5, "emergency": 0.7, "security": 0.4, "breach": 0.8, "hacked": 0.8,
+	"phishing": 0.6, "500": 0.4, "502": 0.5, "503": 0.5, "504": 0.5, "timeout": 0.4, "offline": 0.45,
+	"unreachable": 0.5, "everyone": 0.15, "again": 0.15, "still": 0.15,
 }
-_URGENT = re.compile(
-	r"(?<![\w'])(" + "|".join(re.escape(p) for p in sorted(URGENT_PHRASES, key=len, reverse=True)) + r")(?![\w'])"
-)
+URGENT_PHRASES = {
+	"is down": 0.3, "went down": 0.3, "not working": 0.55, "doesn't work": 0.5, "does not work": 0.5,
+	"stopped working": 0.6, "can't log in": 0.55, "cannot log in": 0.55, "can't login": 0.55, "cant login": 0.55,
+	"unable to": 0.4, "can't access": 0.5, "cannot access": 0.5, "data loss": 0.8, "lost my data": 0.8,
+	"timed out": 0.4, "all users": 0.4,
+}
+_PHRASE_PATTERNS = {phrase: re.compile(r"(?<![\w'])" + re.escape(phrase) + r"(?![\w'])") for phrase in URGENT_PHRASES}
+_URGENCY_NEGATORS = frozenset("not no isn't isnt wasn't wasnt never without".split())
 _NEGATED_BEFORE = re.compile(r"(?:\b(?:not|no|isn't|isnt|wasn't|never|without)\s+(?:\w+\s+)?)$")
 
 
 @cache
 def lexicon() -> dict[str, float]:
-	"""VADER's word and emoticon valences, plus emoji valued by the words of their description."""
+	"""VADER's word and emoticon valences, plus emoji valued by the words of their description.
+
+	Keys are lower-cased (texts are matched lower-cased); an emoticon whose case matters (":D" vs ":d")
+	keeps the valence of its first spelling.
+	"""
 	package = importlib.resources.files("vaderSentiment")
 	words: dict[str, float] = {}
 	for line in (package / "vader_lexicon.txt").read_text(encoding="utf-8").splitlines():
 		parts = line.split("\t")
 		if len(parts) >= 2:
-			words[parts[0]] = float(parts[1])
+			words.setdefault(parts[0].lower(), float(parts[1]))
 	for line in (package / "emoji_utf8_lexicon.txt").read_text(encoding="utf-8").splitlines():
 		emoji, _, description = line.partition("\t")
 		values = [words[w] for w in description.lower().split() if w in words]
@@ -78,70 +87,108 @@ def emoji_lexicon() -> dict[str, float]:
 	return {token: value for token, value in lexicon().items() if not token[:1].isalpha()}
 
 
+@cache
+def _interesting_tokens(english: bool) -> frozenset[str]:
+	"""Tokens either score cares about (a sentiment valence, an urgency weight, or "but")."""
+	return frozenset(lexicon() if english else emoji_lexicon()) | frozenset(URGENT_WORDS) | {"but"}
+
+
 def sentiment(text: str, language: str | None = None) -> float:
 	"""VADER-style compound score in -1..+1; 0 for languages the English lexicon would misread ("die")."""
+	return scores(text, language)[0]
+
+
+def urgency(text: str, sentiment_score: float | None = None, language: str | None = None) -> float:
+	"""0 (chatter) .. 1 (outage, security, data loss, shouting)."""
+	mood, urgent = scores(text, language)
+	if sentiment_score is not None and sentiment_score != mood:
+		urgent = scores(text, language, sentiment_override=sentiment_score)[1]
+	return urgent
+
+
+def scores(
+	text: str, language: str | None = None, sentiment_override: float | None = None, lowered: str | None = None
+) -> tuple[float, float]:
+	"""(sentiment, urgency) in one pass over the tokens: this runs for every post of a burst.
+
+	``lowered`` may be passed when the caller already lower-cased (or case-folded) the text.
+	"""
 	if not text:
-		return 0.0
-	words = lexicon() if not language or language[:2].lower() == "en" else emoji_lexicon()
-	tokens = _TOKEN.findall(URL.sub(" ", text))
-	lowered = [t.lower() for t in tokens]
-	has_mixed_case = any(t.isupper() and len(t) > 1 for t in tokens) and any(t.islower() for t in tokens)
-	scores: list[float] = []
+		return 0.0, 0.0
+	if lowered is None:
+		lowered = text.lower()
+	if "’" in lowered:
+		lowered = lowered.replace("’", "'")
+	english = not language or language[:2].lower() == "en"
+	words = lexicon() if english else emoji_lexicon()
+	interesting = _interesting_tokens(english)
+	tokens = _TOKEN.findall(URL.sub(" ", lowered) if "://" in lowered else lowered)
+	# ALL-CAPS words stand out only when the rest of the text is not shouting too.
+	all_caps = text == text.upper()
+	shouted = frozenset(w.lower() for w in _CAPS_WORD.findall(text)) if not all_caps else frozenset()
+	get = words.get
+	urgent_get = URGENT_WORDS.get
+	calm = 1.0
+	valences: list[float] = []
 	but_at = -1
-	for i, token in enumerate(lowered):
-		if token == "but":
-			but_at = len(scores)
-		valence = words.get(token)
+	# Most tokens mean nothing to either score: find the few that do in one comprehension.
+	for i in [i for i, token in enumerate(tokens) if token in interesting]:
+		token = tokens[i]
+		weight = urgent_get(token)
+		if weight is not None and not (i and tokens[i - 1] in _URGENCY_NEGATORS) and not (
+			i > 1 and tokens[i - 2] in _URGENCY_NEGATORS
+		):
+			calm *= 1 - weight
+		valence = get(token)
 		if valence is None:
-			valence = words.get(tokens[i])  # emoticons are case-sensitive (":D")
-			if valence is None:
-				continue
-		if has_mixed_case and tokens[i].isupper() and len(tokens[i]) > 1:
+			if token == "but":
+				but_at = len(valences)
+			continue
+		if token in shouted:
 			valence += 0.733 if valence > 0 else -0.733
 		for back in (1, 2, 3):
-			if i - back < 0:
+			if i < back:
 				break
-			previous = lowered[i - back]
-			if previous in BOOSTERS:
-				boost = BOOSTERS[previous] * (0.95 if back == 2 else 0.9 if back == 3 else 1)
+			previous = tokens[i - back]
+			boost = BOOSTERS.get(previous)
+			if boost:
+				boost *= 1 if back == 1 else 0.95 if back == 2 else 0.9
 				valence += boost if valence > 0 else -boost
 			if previous in NEGATIONS or previous.endswith("n't"):
 				valence *= -0.74
 				break
-		scores.append(valence)
-	if not scores:
+		valences.append(valence)
+	mood = _compound(text, valences, but_at)
+	for phrase, weight in URGENT_PHRASES.items():
+		if phrase in lowered:
+			match = _PHRASE_PATTERNS[phrase].search(lowered)
+			if match and not _NEGATED_BEFORE.search(lowered, max(0, match.start() - 25), match.start()):
+				calm *= 1 - weight
+	if shouted or all_caps:
+		letters = len(_ASCII_LETTERS.sub("", text))
+		if letters >= 12 and len(_NOT_UPPER.sub("", text)) > 0.6 * letters:
+			calm *= 0.75
+	calm *= 1 - min(text.count("!"), 5) * 0.04
+	score = mood if sentiment_override is None else sentiment_override
+	if score < -0.3:
+		calm *= 1 + score * 0.3  # score is negative: up to 30% more urgent
+	return mood, round(min(1.0, max(0.0, 1 - calm)), 4)
+
+
+def _compound(text: str, valences: list[float], but_at: int) -> float:
+	"""VADER's normalisation of summed valences, with "but" weighting and ! / ? emphasis."""
+	if not valences:
 		return 0.0
 	if but_at >= 0:
-		scores = [s * 0.5 for s in scores[:but_at]] + [s * 1.5 for s in scores[but_at:]]
-	total = sum(scores)
-	emphasis = min(text.count("!"), 4) * 0.292 + (0.18 * min(text.count("?"), 3) if text.count("?") > 1 else 0)
+		valences = [v * 0.5 for v in valences[:but_at]] + [v * 1.5 for v in valences[but_at:]]
+	total = sum(valences)
+	questions = text.count("?")
+	emphasis = min(text.count("!"), 4) * 0.292 + (0.18 * min(questions, 3) if questions > 1 else 0)
 	if total > 0:
 		total += emphasis
 	elif total < 0:
 		total -= emphasis
 	return round(total / math.sqrt(total * total + 15), 4)
-
-
-def urgency(text: str, sentiment_score: float | None = None, language: str | None = None) -> float:
-	"""0 (chatter) .. 1 (outage, security, data loss, shouting)."""
-	if not text:
-		return 0.0
-	lowered = text.lower().replace("’", "'")
-	calm = 1.0
-	for match in _URGENT.finditer(lowered):
-		if _NEGATED_BEFORE.search(lowered[max(0, match.start() - 25) : match.start()]):
-			continue  # "not down", "no outage"
-		calm *= 1 - URGENT_PHRASES[match.group(1)]
-	letters = [ch for ch in text if ch.isalpha()]
-	if len(letters) >= 12:
-		caps_ratio = sum(ch.isupper() for ch in letters) / len(letters)
-		if caps_ratio > 0.6:
-			calm *= 0.75
-	calm *= 1 - min(text.count("!"), 5) * 0.04
-	score = sentiment(text, language) if sentiment_score is None else sentiment_score
-	if score < -0.3:
-		calm *= 1 + score * 0.3  # score is negative: up to 30% more urgent
-	return round(min(1.0, max(0.0, 1 - calm)), 4)
 
 
 def mood_label(score: float) -> str:
