@@ -156,6 +156,14 @@ def prepare() -> None:
 	start_services()
 	sync_app()
 	ensure_site()
+	quiet_scheduler(SITE)
+
+
+def quiet_scheduler(site: str) -> None:
+	"""A bench's own scheduler/worker (when running) must not run jobs on a test site while tests write."""
+	config = json.loads((BENCH / "sites" / site / "site_config.json").read_text())
+	if not config.get("pause_scheduler"):
+		site_bench("set-config", "pause_scheduler", "1", "--parse", site=site)
 
 
 def run_inner(path: Path, timeout: int = 1800) -> subprocess.CompletedProcess:

@@ -60,6 +60,13 @@ def test_install_on_a_site_without_helpdesk_or_erpnext(site):
 	assert bench.APP not in bench.installed_apps(bench.PLAIN_SITE)
 
 
+def test_bench_command_is_registered(site):
+	if bench.APP not in bench.installed_apps():
+		bench.site_bench("install-app", bench.APP)
+	assert "fetch" in bench.site_bench("social-itsm", "--help").stdout
+	bench.site_bench("social-itsm", "fetch")  # every enabled channel (none, or failing ones, report and exit 0)
+
+
 @pytest.mark.parametrize("module", IN_SITE, ids=[m.stem for m in IN_SITE])
 def test_in_site(site, module):
 	if bench.APP not in bench.installed_apps():

@@ -1,0 +1,101 @@
+"""Whitelisted methods and people: permission checks, Test connection, Fetch now, Contacts for authors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from unittest.mock import patch
+
+import frappe
+import responses
+from frappe.tests.utils import FrappeTestCase
+from site_foundation import make_user
+
+from social_itsm_app import api
+from social_itsm_app.ingest.identities import SYNTHETIC_DOMAIN, ensure_contact, link_contacts
+
+BASE = "https://mastodon.example"
+FIXTURES = Path(os.environ["SOCIAL_ITSM_REPO"]) / "tests" / "fixtures" / "mastodon"
+
+
+def make_channel() -> str:
+	name = "API Mastodon"
+	if not frappe.db.exists("Social Channel", name):
+		frappe.get_doc({"doctype": "Social Channel", "channel_name": name, "network": "Mastodon", "base_url": BASE,
+			"access_token": "tok-api-secret"}).insert(ignore_permissions=True)
+	return name
+
+
+class TestChannelActions(FrappeTestCase):
+	def test_test_connection_names_the_account(self):
+		channel = make_channel()
+		account = json.loads((FIXTURES / "verify_credentials.json").read_text())
+		with responses.RequestsMock() as rsps:
+			rsps.add(responses.GET, f"{BASE}/api/v1/accounts/verify_credentials", json=account)
+			result = api.test_connection(channel)
+		self.assertTrue(result["ok"])
+		self.assertEqual(result["account"]["handle"], account["acct"])
+
+	def test_test_connection_explains_a_refusal_without_the_token(self):
+		channel = make_channel()
+		with responses.RequestsMock() as rsps:
+			rsps.add(responses.GET, f"{BASE}/api/v1/accounts/verify_credentials", status=401,
+				json={"error": "The access token is invalid tok-api-secret"})
+			result = api.test_connection(channel)
+		self.assertFalse(result["ok"])
+		self.assertIn("401", result["error"])
+		self.assertNotIn("tok-api-secret", result["error"])
+
+	def test_fetch_now_queues_one_job_per_channel(self):
+		channel = make_channel()
+		with patch("social_itsm_app.ingest.jobs.frappe.enqueue") as enqueue:
+			result = api.fetch_now(channel)
+		self.assertTrue(result["queued"])
+		kwargs = enqueue.call_args.kwargs
+		self.assertEqual((kwargs["job_id"], kwargs["deduplicate"], kwargs["channel"]),
+			(f"social_itsm_fetch::{channel}", True, channel))
+
+	def test_agents_and_strangers_cannot_use_channel_actions(self):
+		channel = make_channel()
+		agent_role = "Agent" if "helpdesk" in frappe.get_installed_apps() else "Support Team"
+		for user in (make_user("api-agent@example.com", (agent_role,)), make_user("api-nobody@example.com")):
+			frappe.set_user(user)
+			try:
+				for method in (api.test_connection, api.fetch_now):
+					with self.assertRaises(frappe.PermissionError):
+						method(channel)
+			finally:
+				frappe.set_user("Administrator")
+
+	def test_guests_reach_no_method(self):
+		frappe.set_user("Guest")
+		try:
+			for method in ("social_itsm_app.api.test_connection", "social_itsm_app.api.fetch_now"):
+				function = frappe.get_attr(method)
+				self.assertNotIn(function, frappe.guest_methods)
+				with self.assertRaises(frappe.PermissionError):
+					function(make_channel())
+		finally:
+			frappe.set_user("Administrator")
+
+
+class TestContacts(FrappeTestCase):
+	def test_each_author_gets_a_never_mailed_contact(self):
+		identity = frappe.get_doc({"doctype": "Social Identity", "network": "Bluesky", "author_id": "did:plc:abc123",
+			"handle": "alice.bsky.social", "display_name": "Alice Example"}).insert(ignore_permissions=True)
+		contact = ensure_contact(identity.name)
+		self.assertEqual(ensure_contact(identity.name), contact)  # the same person, the same contact
+		email = frappe.db.get_value("Social Identity", identity.name, "email")
+		self.assertTrue(email.endswith("@" + SYNTHETIC_DOMAIN))
+		self.assertEqual(frappe.db.get_value("Contact Email", {"parent": contact}, "email_id"), email)
+		self.assertTrue(frappe.db.exists("Email Unsubscribe", {"email": email, "global_unsubscribe": 1}))
+		self.assertIn("Alice Example", frappe.db.get_value("Contact", contact, "full_name"))
+
+	def test_link_contacts_fills_identities_in_batches(self):
+		names = [frappe.get_doc({"doctype": "Social Identity", "network": "Reddit", "author_id": f"t2_batch{i}",
+			"handle": f"batch{i}"}).insert(ignore_permissions=True).name for i in range(3)]
+		with patch.object(frappe.db, "commit"):  # keep the test's transaction; the job commits per identity
+			link_contacts()
+		for name in names:
+			self.assertTrue(frappe.db.get_value("Social Identity", name, "contact"))
