@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 import sys
-from pathlib import Path
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import frappe
 from frappe.utils import convert_utc_to_system_timezone, get_system_timezone
-from zoneinfo import ZoneInfo
 
 
 def to_site_datetime(moment: datetime | None) -> datetime | None:

@@ -20,8 +20,6 @@ also makes it safe to retry the POST after a timeout or a 5xx.
 from __future__ import annotations
 
 import hashlib
-import html
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -41,7 +39,8 @@ from social_itsm_app.connectors.base import (
 	split_list,
 )
 from social_itsm_app.connectors.split import graphemes_url23
-from social_itsm_app.connectors.text import _same_link, clean_text, html_to_text
+from social_itsm_app.connectors.text import clean_text, html_to_text
+
 # Small config readers shared by my connectors (they would belong in base.py).
 from social_itsm_app.connectors.x import config_flag, config_int
 
@@ -49,10 +48,6 @@ VISIBILITY_ORDER = ("public", "unlisted", "private", "direct")
 DEFAULT_MAX_CHARACTERS = 500
 
 # Fast path for the HTML Mastodon itself emits (p, br, span, a). Anything else goes to html_to_text.
-_HTML_TOKEN = re.compile(r"(<[^<>]*>)")
-_SIMPLE_TAG = re.compile(r"<(/?)(p|br|span|a)\b([^<>]*)>\Z", re.IGNORECASE)
-_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
-_MARKUP_HINT = re.compile(r"[<>]|&[#a-zA-Z0-9]+;")
 
 
 class MastodonConnector(Connector):
@@ -238,7 +233,7 @@ def _status_post(status: dict[str, Any], kind: str, raw: dict[str, Any]) -> Soci
 
 def status_text(status: dict[str, Any]) -> str:
 	"""Content warning, text and attachment descriptions as plain text."""
-	text = mastodon_html_to_text(status.get("content"))
+	text = html_to_text(status.get("content"))
 	spoiler = status.get("spoiler_text")
 	if spoiler:
 		text = f"[CW: {clean_text(spoiler)}]\n{text}"
@@ -247,60 +242,6 @@ def status_text(status: dict[str, Any]) -> str:
 		link = media.get("url") or media.get("remote_url") or ""
 		text += f"\n[{description}] {link}".rstrip()
 	return text
-
-
-def mastodon_html_to_text(markup: str | None) -> str:
-	"""Same result as ``html_to_text`` for the p/br/span/a HTML Mastodon emits, ~20x faster.
-
-	Anything else (other tags, comments, broken markup, encoded tags) goes to ``html_to_text`` unchanged.
-	The decoded text is still passed through ``clean_text`` (which only tidies when no markup is left).
-	"""
-	if not markup:
-		return ""
-	out: list[str] = []
-	label: list[str] | None = None  # text of the <a> being read
-	href = ""
-	for index, token in enumerate(_HTML_TOKEN.split(markup)):
-		if not index % 2:  # text between tags
-			if "<" in token or ">" in token:
-				return html_to_text(markup)
-			(out if label is None else label).append(html.unescape(token))
-			continue
-		tag = _SIMPLE_TAG.match(token)
-		if not tag:
-			return html_to_text(markup)
-		closing, name = tag.group(1), tag.group(2).lower()
-		if name == "span":
-			continue  # Mastodon's invisible/ellipsis spans hold parts of links: keep their text
-		if name == "br":
-			(out if label is None else label).append("\n")
-		elif name == "p":
-			out.append("\n")
-		elif not closing:  # <a>
-			if label is not None:
-				return html_to_text(markup)  # nested links: not Mastodon's output
-			found = _HREF.search(tag.group(3))
-			href = html.unescape((found.group(1) or found.group(2) or "") if found else "").strip()
-			label = []
-		elif label is not None:  # </a>
-			out.append(_link_text("".join(label), href))
-			label = None
-	if label is not None:
-		return html_to_text(markup)
-	text = "".join(out)
-	if _MARKUP_HINT.search(text):
-		return html_to_text(markup)  # decoded entities revealed markup: let the full parser deal with it
-	return clean_text(text)
-
-
-def _link_text(label: str, href: str) -> str:
-	"""Mirror of text.html_to_text's link rule: ``label (url)`` unless the label already shows the url."""
-	if not href.lower().startswith(("http://", "https://")):
-		return label
-	shown = label.strip()
-	if not shown or shown.startswith(("@", "#")) or _same_link(shown, href):
-		return shown or href
-	return f"{shown} ({href})"
 
 
 def reply_idempotency_key(in_reply_to_id: str, text: str) -> str:
@@ -330,4 +271,4 @@ def _link_min_id(response: requests.Response) -> str | None:
 	return values[0] if values and values[0].isdigit() else None
 
 
-__all__ = ["MastodonConnector", "mastodon_html_to_text", "parse_payload", "reply_idempotency_key"]
+__all__ = ["MastodonConnector", "parse_payload", "reply_idempotency_key"]

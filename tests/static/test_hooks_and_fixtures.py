@@ -6,9 +6,9 @@ import json
 import re
 import shutil
 import subprocess
-import tomllib
 
 import pytest
+import tomllib
 
 from tests.static.appfiles import (
 	APP,

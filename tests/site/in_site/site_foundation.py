@@ -19,7 +19,7 @@ def make_channel(name: str = "Test Feed") -> str:
 	return name
 
 
-def make_post(channel: str, external_id: str, **values) -> "frappe.model.document.Document":
+def make_post(channel: str, external_id: str, **values) -> frappe.model.document.Document:
 	return frappe.get_doc(
 		{
 			"doctype": "Social Post", "channel": channel, "network": "Feed", "external_id": external_id, "kind": "feed",

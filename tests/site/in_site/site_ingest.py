@@ -28,7 +28,7 @@ def social_post(external_id: str, text: str = "The VPN is down", author: str = "
 	)
 
 
-def make_channel(name: str = "Ingest Mastodon") -> "frappe.model.document.Document":
+def make_channel(name: str = "Ingest Mastodon") -> frappe.model.document.Document:
 	if frappe.db.exists("Social Channel", name):
 		return frappe.get_doc("Social Channel", name)
 	return frappe.get_doc({

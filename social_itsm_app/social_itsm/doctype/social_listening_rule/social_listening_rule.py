@@ -18,7 +18,10 @@ class SocialListeningRule(Document):
 
 	if TYPE_CHECKING:
 		from frappe.types import DF
-		from social_itsm_app.social_itsm.doctype.social_listening_rule_channel.social_listening_rule_channel import SocialListeningRuleChannel
+
+		from social_itsm_app.social_itsm.doctype.social_listening_rule_channel.social_listening_rule_channel import (
+			SocialListeningRuleChannel,
+		)
 
 		action: DF.Literal["Queue for Agent", "Auto-convert to Ticket", "Ignore", "Mark as Spam"]
 		authors_allow: DF.SmallText | None
