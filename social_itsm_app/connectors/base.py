@@ -295,3 +295,23 @@ def split_list(value: Any) -> list[str]:
 	if isinstance(value, str):
 		value = value.replace(",", "\n").splitlines()
 	return [str(item).strip() for item in value if str(item).strip()]
+
+
+def config_int(value: Any, default: int, low: int | None = None, high: int | None = None) -> int:
+	"""An integer config value (may arrive as text), clamped to what the API accepts."""
+	try:
+		number = int(value) if value not in (None, "") else default
+	except (TypeError, ValueError):
+		number = default
+	if low is not None:
+		number = max(low, number)
+	if high is not None:
+		number = min(high, number)
+	return number
+
+
+def config_flag(value: Any) -> bool:
+	"""A yes/no config value that may arrive as text ("0", "false") or as a Frappe Check (0/1)."""
+	if isinstance(value, str):
+		return value.strip().lower() in ("1", "true", "yes", "on")
+	return bool(value)

@@ -44,6 +44,8 @@ from social_itsm_app.connectors.base import (
 	RateLimited,
 	SentReply,
 	SocialPost,
+	config_flag,
+	config_int,
 	encode_cursor,
 	parse_datetime,
 )
@@ -83,8 +85,8 @@ class FacebookConnector(Connector):
 		self._token = token
 		self._proof = hmac.new(str(self.config["app_secret"]).encode(), token.encode(), hashlib.sha256).hexdigest()
 		self.http.add_secret(self._proof)
-		self.page_size = _int(self.config.get("page_size"), 25, 1, 100)
-		self.lookback = timedelta(days=_int(self.config.get("comment_lookback_days"), 7, 0, 90))
+		self.page_size = config_int(self.config.get("page_size"), 25, 1, 100)
+		self.lookback = timedelta(days=config_int(self.config.get("comment_lookback_days"), 7, 0, 90))
 
 	# --- fetch -----------------------------------------------------------------------------------------
 
@@ -92,7 +94,7 @@ class FacebookConnector(Connector):
 		posts: list[SocialPost] = []
 		new_state: dict[str, Any] = {}
 		has_more = False
-		if _truthy(self.config.get("read_comments", True)):
+		if config_flag(self.config.get("read_comments", True)):
 			found, new_state["comments"], more = self._scan(
 				state.get("comments") or {},
 				f"/{self.page_id}/feed",
@@ -102,7 +104,7 @@ class FacebookConnector(Connector):
 			)
 			posts += found
 			has_more = has_more or more
-		if _truthy(self.config.get("read_messenger", True)):
+		if config_flag(self.config.get("read_messenger", True)):
 			found, new_state["messenger"], more = self._scan(
 				state.get("messenger") or {},
 				f"/{self.page_id}/conversations",
@@ -230,7 +232,7 @@ class FacebookConnector(Connector):
 		else:
 			raise ConnectorError("facebook: this post carries no Messenger recipient (reply_ref has no psid/comment_id)")
 		payload: dict[str, Any] = {"recipient": recipient, "messaging_type": "RESPONSE", "message": {"text": text}}
-		if psid and _truthy(self.config.get("human_agent_tag")):
+		if psid and config_flag(self.config.get("human_agent_tag")):
 			# HUMAN_AGENT lets a person answer up to 7 days after the user's last message (not only 24 h).
 			payload.update(messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")
 		body = self._post(f"/{self.page_id}/messages", json_body=payload)
@@ -271,7 +273,7 @@ class FacebookConnector(Connector):
 		error = _graph_error(response)
 		if error is None:
 			return None
-		code, subcode = _int(error.get("code"), 0), _int(error.get("error_subcode"), 0)
+		code, subcode = config_int(error.get("code"), 0), config_int(error.get("error_subcode"), 0)
 		message = f"facebook: Graph error {code}/{subcode or '-'}: {error.get('message') or ''}"
 		status = response.status_code
 		if code in AUTH_CODES:
@@ -385,7 +387,7 @@ def regain_access_at(response: requests.Response, now: datetime | None = None) -
 		if isinstance(usage, dict):
 			entries += [e for v in usage.values() if isinstance(v, list) for e in v if isinstance(e, dict)]
 		for entry in entries:
-			minutes = max(minutes, _int(entry.get("estimated_time_to_regain_access"), 0))
+			minutes = max(minutes, config_int(entry.get("estimated_time_to_regain_access"), 0))
 	return now + (timedelta(minutes=minutes) if minutes else DEFAULT_RATE_WAIT)
 
 
@@ -421,19 +423,4 @@ def _query(url: str, name: str) -> str | None:
 	return values[0] if values else None
 
 
-def _int(value: Any, default: int, low: int | None = None, high: int | None = None) -> int:
-	try:
-		number = int(value) if value not in (None, "") else default
-	except (TypeError, ValueError):
-		number = default
-	if low is not None:
-		number = max(low, number)
-	if high is not None:
-		number = min(high, number)
-	return number
 
-
-def _truthy(value: Any) -> bool:
-	if isinstance(value, str):
-		return value.strip().lower() in ("1", "true", "yes", "on")
-	return bool(value)

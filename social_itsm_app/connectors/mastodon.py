@@ -33,6 +33,8 @@ from social_itsm_app.connectors.base import (
 	FetchResult,
 	SentReply,
 	SocialPost,
+	config_flag,
+	config_int,
 	encode_cursor,
 	newest_id,
 	parse_datetime,
@@ -42,7 +44,6 @@ from social_itsm_app.connectors.split import graphemes_url23
 from social_itsm_app.connectors.text import clean_text, html_to_text
 
 # Small config readers shared by my connectors (they would belong in base.py).
-from social_itsm_app.connectors.x import config_flag, config_int
 
 VISIBILITY_ORDER = ("public", "unlisted", "private", "direct")
 DEFAULT_MAX_CHARACTERS = 500

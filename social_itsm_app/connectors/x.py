@@ -38,6 +38,8 @@ from social_itsm_app.connectors.base import (
 	RateLimited,
 	SentReply,
 	SocialPost,
+	config_flag,
+	config_int,
 	encode_cursor,
 	id_order,
 	newest_id,
@@ -402,17 +404,4 @@ def _present(sub: dict[str, Any]) -> dict[str, Any]:
 	return {key: value for key, value in sub.items() if value}
 
 
-def config_int(value: Any, default: int, low: int, high: int) -> int:
-	"""An integer config value (may arrive as text), clamped to what the API accepts."""
-	try:
-		number = int(value) if value not in (None, "") else default
-	except (TypeError, ValueError):
-		number = default
-	return max(low, min(high, number))
 
-
-def config_flag(value: Any) -> bool:
-	"""A yes/no config value that may arrive as text ("0", "false") or as a Frappe Check (0/1)."""
-	if isinstance(value, str):
-		return value.strip().lower() in ("1", "true", "yes", "on")
-	return bool(value)
