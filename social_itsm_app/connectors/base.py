@@ -173,6 +173,8 @@ class Connector(abc.ABC):
 		``already_sent`` are parts a previous attempt delivered: they are skipped and the chain continues
 		from the last one, so a retry never posts a part twice.
 		"""
+		# A direct message is only ever answered privately: never turn a private conversation public.
+		private = private or in_reply_to.kind == "direct"
 		if private and self.private_limit is None:
 			raise ConnectorError(f"{self.network}: this network has no private replies; answer publicly instead")
 		limit = self.reply_limit(private)

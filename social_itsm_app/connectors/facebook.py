@@ -188,8 +188,7 @@ class FacebookConnector(Connector):
 	# --- replies ---------------------------------------------------------------------------------------
 
 	def send_reply(self, text: str, in_reply_to: SocialPost, private: bool = False, **kwargs: Any) -> list[SentReply]:
-		# A Messenger message can only be answered in Messenger: never turn it into a public comment.
-		private = private or in_reply_to.kind == "direct"
+		private = private or in_reply_to.kind == "direct"  # Messenger is answered in Messenger (as in the base)
 		if private and in_reply_to.kind != "direct" and MEASURES[self.measure](text.strip()) > self.reply_limit(True):
 			# Meta allows ONE private reply per comment until the person answers: it cannot be a chain.
 			raise ConnectorError(

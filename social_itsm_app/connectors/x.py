@@ -172,10 +172,6 @@ class XConnector(Connector):
 
 	# --- replies ---------------------------------------------------------------------------------------
 
-	def send_reply(self, text: str, in_reply_to: SocialPost, private: bool = False, **kwargs: Any) -> list[SentReply]:
-		# A DM can only be answered by DM: never turn a private conversation into a public post.
-		return super().send_reply(text, in_reply_to, private or in_reply_to.kind == "direct", **kwargs)
-
 	def prepare_reply_text(self, text: str, post: SocialPost, private: bool) -> str:
 		text = text.strip()
 		if private or config_flag(self.config.get("allow_links_in_replies")):
