@@ -95,3 +95,38 @@ def test_split_cuts_a_word_longer_than_the_limit():
 	parts = split_reply("a" * 700, 300, "graphemes")
 	assert all(graphemes(p) <= 300 for p in parts)
 	assert "".join(p.rsplit(" ", 1)[0] for p in parts) == "a" * 700
+
+
+def _html_in(value, found: list[str]) -> list[str]:
+	if isinstance(value, dict):
+		for item in value.values():
+			_html_in(item, found)
+	elif isinstance(value, list):
+		for item in value:
+			_html_in(item, found)
+	elif isinstance(value, str) and "<" in value and ">" in value:
+		found.append(value)
+	return found
+
+
+def test_fast_html_path_gives_the_full_parsers_text_on_every_recorded_payload():
+	import json
+	from pathlib import Path
+
+	from social_itsm_app.connectors import text
+
+	fixtures = Path(__file__).parent.parent / "fixtures"
+	samples: list[str] = []
+	for path in fixtures.glob("*/*.json"):
+		_html_in(json.loads(path.read_text()), samples)
+	samples += [path.read_text() for path in fixtures.glob("feed/*")]
+	samples += ["<p>hi<script>alert(1)</script></p>", "&lt;script&gt;alert(1)&lt;/script&gt;Hello",
+		"<div><b>x</b> <i>y</i><ul><li>a</li><li>b</li></ul></div>", "<p>unclosed <script>x"]
+	taken = 0
+	for markup in samples:
+		fast = text._simple_html_to_text(markup)
+		if fast is not None:
+			taken += 1
+			assert fast == text._soup_html_to_text(markup), markup[:200]
+	assert taken >= len(samples) * 0.7  # most real markup takes the fast path
+	assert text._simple_html_to_text("<p>unclosed <script>x") is None  # surprises go to the full parser
