@@ -84,7 +84,7 @@ def main() -> None:
 			continue
 		per_page = len(parse(page))
 		pages = max(1, args.posts // per_page)
-		per_second = rate(f"{network} parse_payload", pages * per_page, lambda: [parse(page) for _ in range(pages)], repeat=1)
+		per_second = rate(f"{network} parse_payload", pages * per_page, lambda parse=parse, page=page, pages=pages: [parse(page) for _ in range(pages)], repeat=1)
 		ratio(f"{network} vs 20,000 posts/s", per_second, TARGET)
 	from social_itsm_app.connectors.feed import parse_payload as parse_feed
 
