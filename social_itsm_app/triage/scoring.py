@@ -36,7 +36,7 @@ BOOSTERS = {
 	"barely": -0.293, "slightly": -0.293, "somewhat": -0.293, "kinda": -0.293, "little": -0.293,
 }
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9']*|[:;=8][\-o']?[()\[\]dp/\\|*]|<3|[^\w\s]")
-_CAPS_WORD = re.compile(r"\b[A-Z][A-Z']+\b")
+_SHOUTING = re.compile(r"[A-Z]{4}")
 _ASCII_LETTERS = re.compile(r"[^A-Za-z]+")
 _NOT_UPPER = re.compile(r"[^A-Z]+")
 
@@ -54,9 +54,19 @@ URGENT_PHRASES = {
 	"unable to": 0.4, "can't access": 0.5, "cannot access": 0.5, "data loss": 0.8, "lost my data": 0.8,
 	"timed out": 0.4, "all users": 0.4,
 }
-_PHRASE_PATTERNS = {phrase: re.compile(r"(?<![\w'])" + re.escape(phrase) + r"(?![\w'])") for phrase in URGENT_PHRASES}
 _URGENCY_NEGATORS = frozenset("not no isn't isnt wasn't wasnt never without".split())
-_NEGATED_BEFORE = re.compile(r"(?:\b(?:not|no|isn't|isnt|wasn't|never|without)\s+(?:\w+\s+)?)$")
+
+
+def _phrases_by_first_word() -> dict[str, list[tuple[tuple[str, ...], float]]]:
+	"""Phrases indexed by their first token, so the token pass finds them without scanning the text again."""
+	index: dict[str, list[tuple[tuple[str, ...], float]]] = {}
+	for phrase, weight in URGENT_PHRASES.items():
+		first, *rest = _TOKEN.findall(phrase)
+		index.setdefault(first, []).append((tuple(rest), weight))
+	return index
+
+
+_PHRASES = _phrases_by_first_word()
 
 
 @cache
@@ -89,8 +99,8 @@ def emoji_lexicon() -> dict[str, float]:
 
 @cache
 def _interesting_tokens(english: bool) -> frozenset[str]:
-	"""Tokens either score cares about (a sentiment valence, an urgency weight, or "but")."""
-	return frozenset(lexicon() if english else emoji_lexicon()) | frozenset(URGENT_WORDS) | {"but"}
+	"""Tokens either score cares about (a valence, an urgency weight, the start of a phrase, or "but")."""
+	return frozenset(lexicon() if english else emoji_lexicon()) | frozenset(URGENT_WORDS) | frozenset(_PHRASES) | {"but"}
 
 
 def sentiment(text: str, language: str | None = None) -> float:
@@ -125,7 +135,7 @@ def scores(
 	tokens = _TOKEN.findall(URL.sub(" ", lowered) if "://" in lowered else lowered)
 	# ALL-CAPS words stand out only when the rest of the text is not shouting too.
 	all_caps = text == text.upper()
-	shouted = frozenset(w.lower() for w in _CAPS_WORD.findall(text)) if not all_caps else frozenset()
+	shouted = False
 	get = words.get
 	urgent_get = URGENT_WORDS.get
 	calm = 1.0
@@ -134,17 +144,21 @@ def scores(
 	# Most tokens mean nothing to either score: find the few that do in one comprehension.
 	for i in [i for i, token in enumerate(tokens) if token in interesting]:
 		token = tokens[i]
+		negated = (i and tokens[i - 1] in _URGENCY_NEGATORS) or (i > 1 and tokens[i - 2] in _URGENCY_NEGATORS)
 		weight = urgent_get(token)
-		if weight is not None and not (i and tokens[i - 1] in _URGENCY_NEGATORS) and not (
-			i > 1 and tokens[i - 2] in _URGENCY_NEGATORS
-		):
+		if weight is not None and not negated:
 			calm *= 1 - weight
+		for rest, phrase_weight in _PHRASES.get(token, ()):
+			if not negated and tuple(tokens[i + 1 : i + 1 + len(rest)]) == rest:
+				calm *= 1 - phrase_weight
 		valence = get(token)
 		if valence is None:
 			if token == "but":
 				but_at = len(valences)
 			continue
-		if token in shouted:
+		# ALL-CAPS words stand out only when the rest of the text is not shouting too.
+		if not all_caps and len(token) > 1 and token.upper() in text and not token.isdigit():
+			shouted = True
 			valence += 0.733 if valence > 0 else -0.733
 		for back in (1, 2, 3):
 			if i < back:
@@ -159,12 +173,7 @@ def scores(
 				break
 		valences.append(valence)
 	mood = _compound(text, valences, but_at)
-	for phrase, weight in URGENT_PHRASES.items():
-		if phrase in lowered:
-			match = _PHRASE_PATTERNS[phrase].search(lowered)
-			if match and not _NEGATED_BEFORE.search(lowered, max(0, match.start() - 25), match.start()):
-				calm *= 1 - weight
-	if shouted or all_caps:
+	if shouted or all_caps or _SHOUTING.search(text):
 		letters = len(_ASCII_LETTERS.sub("", text))
 		if letters >= 12 and len(_NOT_UPPER.sub("", text)) > 0.6 * letters:
 			calm *= 0.75
