@@ -10,6 +10,8 @@ from frappe import _
 from social_itsm_app.connectors import ConnectorError
 from social_itsm_app.ingest.jobs import enqueue_fetch, job_id
 from social_itsm_app.ingest.runtime import build_connector
+from social_itsm_app.permissions import require_agent
+from social_itsm_app.tickets.convert import convert_post, link_post
 from social_itsm_app.utils import short_error
 
 
@@ -38,3 +40,117 @@ def fetch_now(channel: str) -> dict:
 		frappe.throw(_("Enable the channel before fetching."), title=_("Channel disabled"))
 	enqueue_fetch(doc.name, user_requested=True)
 	return {"queued": True, "job_id": job_id(doc.name)}
+
+
+# --- the twicket: posts to tickets -------------------------------------------------------------------
+
+POST_STATUSES = ("New", "Ignored", "Spam")
+BULK_INLINE_LIMIT = 20
+
+
+def _post_for_agent(post: str):
+	require_agent()
+	doc = frappe.get_doc("Social Post", post)
+	doc.check_permission("write")
+	return doc
+
+
+@frappe.whitelist(methods=["POST"])
+def convert_to_ticket(
+	post: str,
+	priority: str | None = None,
+	ticket_type: str | None = None,
+	team: str | None = None,
+	reply_mode: str | None = None,
+) -> dict:
+	"""Turn a post into a ticket (or return the ticket it already has)."""
+	_post_for_agent(post)
+	overrides = {"priority": priority, "ticket_type": ticket_type, "team": team, "reply_mode": reply_mode}
+	return convert_post(post, {k: v for k, v in overrides.items() if v})
+
+
+@frappe.whitelist(methods=["POST"])
+def convert_many(posts: str | list) -> dict:
+	"""Bulk "Convert to tickets": small selections at once, larger ones in the background with progress."""
+	names = frappe.parse_json(posts) if isinstance(posts, str) else posts
+	require_agent()
+	for name in names:
+		frappe.get_doc("Social Post", name).check_permission("write")
+	if len(names) <= BULK_INLINE_LIMIT:
+		return {"queued": False, "results": convert_batch(names)}
+	frappe.enqueue(
+		"social_itsm_app.api.convert_batch", queue="default", timeout=1500, names=names, notify=frappe.session.user
+	)
+	return {"queued": True, "count": len(names)}
+
+
+def convert_batch(names: list[str], notify: str | None = None) -> list[dict]:
+	"""Convert posts one by one, each in its own transaction, reporting progress to ``notify``."""
+	results = []
+	for index, name in enumerate(names, 1):
+		try:
+			results.append({"post": name, **convert_post(name)})
+			frappe.db.commit()
+		except Exception as exc:
+			frappe.db.rollback()
+			frappe.log_error(title=f"Social ITSM: could not convert post {name}")
+			results.append({"post": name, "error": short_error(exc, 300)})
+		if notify:
+			frappe.publish_progress(
+				index * 100 / len(names),
+				title=_("Converting posts"),
+				description=_("{0} of {1}").format(index, len(names)),
+			)
+	if notify:
+		frappe.publish_realtime("social_itsm_convert_done", {"results": results}, user=notify)
+	return results
+
+
+@frappe.whitelist(methods=["POST"])
+def link_to_ticket(post: str, ticket_doctype: str, ticket: str) -> dict:
+	"""Attach a post to an existing ticket's timeline instead of opening a new one."""
+	doc = _post_for_agent(post)
+	if doc.ticket:
+		frappe.throw(_("This post already belongs to {0} {1}.").format(_(doc.ticket_doctype), doc.ticket))
+	frappe.get_doc(ticket_doctype, ticket).check_permission("write")
+	link_post(post, ticket_doctype, ticket)
+	return {"ticket_doctype": ticket_doctype, "ticket": ticket}
+
+
+@frappe.whitelist(methods=["POST"])
+def set_post_status(posts: str | list, status: str) -> dict:
+	"""Mark posts Ignored or Spam (or back to New); posts with a ticket keep theirs."""
+	if status not in POST_STATUSES:
+		frappe.throw(_("Status must be one of {0}.").format(", ".join(POST_STATUSES)))
+	names = frappe.parse_json(posts) if isinstance(posts, str) else posts
+	require_agent()
+	changed = []
+	for name in names:
+		doc = frappe.get_doc("Social Post", name)
+		doc.check_permission("write")
+		if not doc.ticket and doc.status != status:
+			doc.db_set("status", status, notify=True)
+			changed.append(name)
+	return {"changed": changed}
+
+
+@frappe.whitelist()
+def author_history(post: str, limit: int = 20) -> dict:
+	"""Earlier posts and tickets of the same person on the same network."""
+	require_agent()
+	doc = frappe.get_doc("Social Post", post)
+	doc.check_permission("read")
+	if not doc.social_identity:
+		return {"posts": [], "tickets": []}
+	posts = frappe.get_all(
+		"Social Post",
+		filters={"social_identity": doc.social_identity, "name": ("!=", doc.name)},
+		fields=["name", "title", "status", "posted_at", "channel", "ticket_doctype", "ticket", "url"],
+		order_by="posted_at desc",
+		limit=limit,
+	)
+	tickets = sorted(
+		{(p.ticket_doctype, p.ticket) for p in posts if p.ticket}
+		| ({(doc.ticket_doctype, doc.ticket)} if doc.ticket else set())
+	)
+	return {"posts": posts, "tickets": [{"doctype": dt, "name": name} for dt, name in tickets]}

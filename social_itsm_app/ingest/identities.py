@@ -15,6 +15,7 @@ import frappe
 from frappe.utils import now_datetime
 
 from social_itsm_app.connectors import SocialPost
+from social_itsm_app.connectors.text import clean_text
 
 SYNTHETIC_DOMAIN = "social-itsm.invalid"
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
@@ -50,7 +51,8 @@ def resolve_identities(network: str, posts: Iterable[SocialPost]) -> dict[str, s
 			name = frappe.generate_hash(length=12)
 			found[post.author_id] = name
 			rows.append((
-				name, now, now, user, user, network, post.author_id, post.author_handle[:140], post.author_name[:140],
+				name, now, now, user, user, network, post.author_id, clean_text(post.author_handle)[:140],
+				clean_text(post.author_name)[:140],
 				synthetic_email(network, post.author_id), now,
 			))
 		fields = ["name", "creation", "modified", "owner", "modified_by", "network", "author_id", "handle", "display_name",

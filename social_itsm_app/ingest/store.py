@@ -15,7 +15,7 @@ import frappe
 from frappe.utils import now_datetime
 
 from social_itsm_app.connectors import SocialPost
-from social_itsm_app.connectors.text import first_line
+from social_itsm_app.connectors.text import clean_text, first_line
 from social_itsm_app.ingest.identities import resolve_identities
 from social_itsm_app.triage import RuleSet, triage
 from social_itsm_app.triage.decide import SpamGuard
@@ -115,7 +115,7 @@ def store_posts(channel: str, network: str, posts: Sequence[SocialPost], guard: 
 			name, now, now, user, user, 0, 0,
 			post_title(post), channel, network, post.external_id[:255], (post.url or "")[:1000], post.kind, status,
 			to_site_datetime(post.created_at),
-			(post.author_name or "")[:140], (post.author_handle or "")[:140], (post.author_id or "")[:255],
+			clean_text(post.author_name)[:140], clean_text(post.author_handle)[:140], (post.author_id or "")[:255],
 			identities.get(post.author_id),
 			post.text, post.language, (post.thread_id or "")[:255] or None, (post.in_reply_to_id or "")[:255] or None,
 			verdict.sentiment, mood_label(verdict.sentiment), verdict.urgency, urgency_label(verdict.urgency), verdict.rule,
@@ -135,7 +135,7 @@ def store_posts(channel: str, network: str, posts: Sequence[SocialPost], guard: 
 
 def post_title(post: SocialPost) -> str:
 	"""What the list shows: who said what."""
-	who = post.author_name or post.author_handle or post.author_id or "?"
+	who = clean_text(post.author_name or post.author_handle) or post.author_id or "?"
 	return f"{who}: {first_line(post.text, 160)}"[:200]
 
 
