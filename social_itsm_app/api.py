@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict
 
 import frappe
@@ -12,7 +13,7 @@ from social_itsm_app.ingest.jobs import enqueue_fetch, job_id
 from social_itsm_app.ingest.runtime import build_connector
 from social_itsm_app.permissions import require_agent
 from social_itsm_app.tickets.convert import convert_post, link_post
-from social_itsm_app.utils import short_error
+from social_itsm_app.utils import each_committed, short_error
 
 
 def _channel_for_admin(channel: str):
@@ -86,21 +87,20 @@ def convert_many(posts: str | list) -> dict:
 
 def convert_batch(names: list[str], notify: str | None = None) -> list[dict]:
 	"""Convert posts one by one, each in its own transaction, reporting progress to ``notify``."""
-	results = []
-	for index, name in enumerate(names, 1):
-		try:
-			results.append({"post": name, **convert_post(name)})
-			frappe.db.commit()
-		except Exception as exc:
-			frappe.db.rollback()
-			frappe.log_error(title=f"Social ITSM: could not convert post {name}")
-			results.append({"post": name, "error": short_error(exc, 300)})
+	total, done = len(names), itertools.count(1)
+
+	def convert(name: str) -> dict:
+		result = convert_post(name)
 		if notify:
-			frappe.publish_progress(
-				index * 100 / len(names),
-				title=_("Converting posts"),
-				description=_("{0} of {1}").format(index, len(names)),
-			)
+			step = next(done)
+			frappe.publish_progress(step * 100 / total, title=_("Converting posts"), description=f"{step} / {total}")
+		return result
+
+	outcomes = each_committed(names, convert, "Social ITSM: could not convert post {name}")
+	results = [
+		{"post": name, **result} if error is None else {"post": name, "error": short_error(error, 300)}
+		for name, result, error in outcomes
+	]
 	if notify:
 		frappe.publish_realtime("social_itsm_convert_done", {"results": results}, user=notify)
 	return results

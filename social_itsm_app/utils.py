@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import frappe
@@ -23,6 +25,24 @@ def from_site_datetime(moment: datetime | None) -> datetime | None:
 	if moment is None:
 		return None
 	return moment.replace(tzinfo=ZoneInfo(get_system_timezone())).astimezone(timezone.utc)
+
+
+def each_committed(
+	names: Iterable[str], action: Callable[[str], Any], failure_title: str
+) -> list[tuple[str, Any, BaseException | None]]:
+	"""Run ``action(name)`` for each name in its own transaction, the way frappe's mail intake does:
+	one failure is logged and rolled back, and the rest still go through. Returns (name, result, error)."""
+	outcomes = []
+	for name in names:
+		try:
+			result = action(name)
+			frappe.db.commit()
+			outcomes.append((name, result, None))
+		except Exception as exc:
+			frappe.db.rollback()
+			frappe.log_error(title=failure_title.format(name=name))
+			outcomes.append((name, None, exc))
+	return outcomes
 
 
 def short_error(exc: BaseException, limit: int = 500) -> str:

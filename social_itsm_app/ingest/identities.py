@@ -16,6 +16,7 @@ from frappe.utils import now_datetime
 
 from social_itsm_app.connectors import SocialPost
 from social_itsm_app.connectors.text import clean_text
+from social_itsm_app.utils import each_committed
 
 SYNTHETIC_DOMAIN = "social-itsm.invalid"
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
@@ -96,11 +97,5 @@ def ensure_contact(identity_name: str) -> str:
 def link_contacts(limit: int = 500) -> int:
 	"""Background job: give identities without a Contact their Contact (batched, committed per identity)."""
 	names = frappe.get_all("Social Identity", filters={"contact": ("is", "not set")}, pluck="name", limit=limit)
-	for name in names:
-		try:
-			ensure_contact(name)
-			frappe.db.commit()
-		except Exception:
-			frappe.db.rollback()
-			frappe.log_error(title=f"Social ITSM: could not create a Contact for identity {name}")
+	each_committed(names, ensure_contact, "Social ITSM: could not create a Contact for identity {name}")
 	return len(names)

@@ -9,6 +9,7 @@ from frappe import _
 
 from social_itsm_app.ingest.identities import ensure_contact, synthetic_email
 from social_itsm_app.tickets.adapters import TicketAdapter, adapter_for, configured_adapter
+from social_itsm_app.utils import each_committed
 
 TICKET_FIELDS = ("priority", "ticket_type", "team")
 
@@ -92,22 +93,14 @@ def link_post(post_name: str, ticket_doctype: str, ticket: str) -> str:
 
 def attach_linked(post_names: list[str]) -> None:
 	"""Ingest stored these posts as Linked to a ticket: add each to its ticket's timeline (own transaction)."""
-	for name in post_names:
-		try:
-			ticket_doctype, ticket = frappe.db.get_value("Social Post", name, ["ticket_doctype", "ticket"])
-			link_post(name, ticket_doctype, ticket)
-			frappe.db.commit()
-		except Exception:
-			frappe.db.rollback()
-			frappe.log_error(title=f"Social ITSM: could not add post {name} to its ticket")
+
+	def attach(name: str) -> str:
+		ticket_doctype, ticket = frappe.db.get_value("Social Post", name, ["ticket_doctype", "ticket"])
+		return link_post(name, ticket_doctype, ticket)
+
+	each_committed(post_names, attach, "Social ITSM: could not add post {name} to its ticket")
 
 
 def auto_convert(post_names: list[str]) -> None:
 	"""Posts an auto-convert rule chose become tickets, each in its own transaction."""
-	for name in post_names:
-		try:
-			convert_post(name)
-			frappe.db.commit()
-		except Exception:
-			frappe.db.rollback()
-			frappe.log_error(title=f"Social ITSM: could not convert post {name}")
+	each_committed(post_names, convert_post, "Social ITSM: could not convert post {name}")
