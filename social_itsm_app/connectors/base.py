@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -128,6 +128,9 @@ class Connector(abc.ABC):
 	private_limit: ClassVar[int | None] = None  # None: the network has no private channel
 	measure: ClassVar[str] = "graphemes"
 	max_pages: ClassVar[int] = 10
+	# True when the network de-duplicates a resent request by our idempotency key (Mastodon), so a reply
+	# whose delivery state is unknown (worker killed mid-send) may safely be sent again.
+	idempotent_replies: ClassVar[bool] = False
 
 	def __init__(self, config: Mapping[str, Any], session: requests.Session | None = None):
 		self.config = dict(config)
@@ -167,11 +170,13 @@ class Connector(abc.ABC):
 		*,
 		already_sent: Sequence[SentReply] = (),
 		idempotency_key: str | None = None,
+		on_sent: Callable[[SentReply], None] | None = None,
 	) -> list[SentReply]:
 		"""Answer ``in_reply_to``; a text over the network's limit goes out as a chained thread.
 
 		``already_sent`` are parts a previous attempt delivered: they are skipped and the chain continues
-		from the last one, so a retry never posts a part twice.
+		from the last one, so a retry never posts a part twice. ``on_sent`` is called as soon as the network
+		accepts each part, so the caller can record it before the next one goes out.
 		"""
 		# A direct message is only ever answered privately: never turn a private conversation public.
 		private = private or in_reply_to.kind == "direct"
@@ -187,6 +192,8 @@ class Connector(abc.ABC):
 				previous = sent[-1] if sent else None
 				key = f"{idempotency_key}-{index}" if idempotency_key else None
 				sent.append(self._send_part(part, in_reply_to, previous, private, key))
+				if on_sent:
+					on_sent(sent[-1])
 		except ConnectorError as exc:
 			exc.sent = sent
 			raise

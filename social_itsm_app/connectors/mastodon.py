@@ -59,6 +59,8 @@ class MastodonConnector(Connector):
 	private_limit = DEFAULT_MAX_CHARACTERS  # visibility=direct
 	measure = "graphemes_url23"
 	max_pages = 5
+	# Mastodon keeps an Idempotency-Key for an hour: resending a reply in doubt cannot post it twice.
+	idempotent_replies = True
 
 	def __init__(self, config, session: requests.Session | None = None):
 		super().__init__(config, session)

@@ -106,3 +106,12 @@ def test_unknown_network_is_a_clear_error():
 	with pytest.raises(ConnectorError, match="unknown network"):
 		get_connector("myspace", {})
 	assert set(NETWORKS) == {"x", "mastodon", "bluesky", "reddit", "facebook", "telegram", "discourse", "feed"}
+
+
+def test_each_accepted_part_is_reported_before_the_next_is_sent():
+	reported: list[str] = []
+	conn = FakeConnector({"token": "t"}, fail_on_part=2)
+	text = "One two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen."
+	with pytest.raises(ConnectorError):
+		conn.send_reply(text, in_reply_to=post("100"), on_sent=lambda part: reported.append(part.external_id))
+	assert reported == ["r1", "r2"]  # the failing third part was never reported as sent
