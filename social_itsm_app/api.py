@@ -12,6 +12,7 @@ from social_itsm_app.connectors import ConnectorError
 from social_itsm_app.ingest.jobs import enqueue_fetch, job_id
 from social_itsm_app.ingest.runtime import build_connector
 from social_itsm_app.permissions import require_agent
+from social_itsm_app.replies.outbound import enqueue_send, queue_reply
 from social_itsm_app.tickets.convert import convert_post, link_post
 from social_itsm_app.utils import each_committed, short_error
 
@@ -154,3 +155,51 @@ def author_history(post: str, limit: int = 20) -> dict:
 		| ({(doc.ticket_doctype, doc.ticket)} if doc.ticket else set())
 	)
 	return {"posts": posts, "tickets": [{"doctype": dt, "name": name} for dt, name in tickets]}
+
+
+# --- replies back to the network ---------------------------------------------------------------------
+
+
+@frappe.whitelist(methods=["POST"])
+def reply_on_network(ticket_doctype: str, ticket: str, text: str, private: bool | int | str = False) -> dict:
+	"""The explicit "Reply on <network>" action of a ticket (the reply box path is the Communication hook)."""
+	require_agent()
+	frappe.get_doc(ticket_doctype, ticket).check_permission("write")
+	if not (text or "").strip():
+		frappe.throw(_("Write the reply first."))
+	mode = "Private" if frappe.utils.cint(private) else "Public"
+	reply = queue_reply(ticket_doctype, ticket, text.strip(), mode)
+	return {"reply": reply, "status": "Queued"}
+
+
+@frappe.whitelist(methods=["POST"])
+def retry_reply(reply: str) -> dict:
+	"""An agent checked the network and asks to send a failed reply again."""
+	require_agent()
+	doc = frappe.get_doc("Social Reply", reply)
+	doc.check_permission("write")
+	if doc.status != "Failed":
+		frappe.throw(_("Only failed replies can be retried."))
+	doc.db_set({"status": "Queued", "next_attempt_at": None, "attempts": 0})
+	enqueue_send(doc.name)
+	return {"reply": doc.name, "status": "Queued"}
+
+
+@frappe.whitelist()
+def ticket_social_panel(ticket_doctype: str, ticket: str) -> dict:
+	"""What the ticket form shows: the posts of this ticket and the replies sent back."""
+	require_agent()
+	frappe.get_doc(ticket_doctype, ticket).check_permission("read")
+	posts = frappe.get_all(
+		"Social Post",
+		filters={"ticket_doctype": ticket_doctype, "ticket": str(ticket)},
+		fields=["name", "network", "channel", "author_name", "author_handle", "text", "url", "posted_at", "kind"],
+		order_by="posted_at asc",
+	)
+	replies = frappe.get_all(
+		"Social Reply",
+		filters={"ticket_doctype": ticket_doctype, "ticket": str(ticket)},
+		fields=["name", "status", "reply_mode", "text", "url", "last_error", "sent_at", "creation"],
+		order_by="creation asc",
+	)
+	return {"posts": posts, "replies": replies}

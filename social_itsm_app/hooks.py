@@ -32,13 +32,24 @@ after_app_install = "social_itsm_app.install.after_app_install"
 before_uninstall = "social_itsm_app.install.before_uninstall"
 
 
+# Document events
+# ---------------
+
+doc_events = {
+	# An agent's answer on a ticket that came from a social post goes back to the network.
+	"Communication": {"after_insert": "social_itsm_app.replies.outbound.on_communication_after_insert"},
+}
+
 # Scheduled jobs
 # --------------
 
 scheduler_events = {
 	"cron": {
 		# Cheap: one indexed query, then one job per due channel (see ingest/jobs.py).
-		"* * * * *": ["social_itsm_app.ingest.jobs.enqueue_due_channels"],
+		"* * * * *": [
+			"social_itsm_app.ingest.jobs.enqueue_due_channels",
+			"social_itsm_app.replies.outbound.retry_due_replies",
+		],
 	},
 }
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import frappe
 from frappe.tests.utils import FrappeTestCase
 from site_foundation import make_user

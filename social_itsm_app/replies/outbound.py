@@ -1,0 +1,218 @@
+"""From an agent's answer on a ticket to a reply on the network the customer wrote on.
+
+An agent answers in the host's own reply box (Helpdesk or the desk composer); the Communication
+``after_insert`` hook queues a Social Reply and a job sends it after the commit. The job records its
+intent ("Sending", committed) before calling the network and every part the network accepts as soon as
+it is accepted, so a retry continues a half-sent chain instead of repeating it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import frappe
+from frappe import _
+from frappe.utils import get_datetime, now_datetime
+
+from social_itsm_app.channel_config import network_key
+from social_itsm_app.connectors import ConnectorError, RateLimited, SentReply, SocialPost, connector_class
+from social_itsm_app.hosts import PROFILES
+from social_itsm_app.ingest.runtime import build_connector, save_state
+from social_itsm_app.replies import state
+from social_itsm_app.tickets.content import reply_text_from_html
+from social_itsm_app.utils import from_site_datetime, short_error, to_site_datetime
+
+SEND_JOB = "social_itsm_app.replies.outbound.send_reply"
+
+
+def on_communication_after_insert(doc, method: str | None = None) -> None:
+	"""doc_events hook: an agent's reply on a ticket that came from a social post goes back to the network."""
+	if (
+		doc.reference_doctype not in PROFILES
+		or doc.sent_or_received != "Sent"
+		or doc.communication_type != "Communication"
+		or doc.flags.social_itsm
+	):
+		return
+	if not frappe.get_meta(doc.reference_doctype).has_field("social_post"):
+		return
+	ticket = frappe.db.get_value(
+		doc.reference_doctype, doc.reference_name, ["social_post", "social_reply_mode"], as_dict=True
+	)
+	if not ticket or not ticket.social_post:
+		return
+	text = reply_text_from_html(doc.content)
+	if text:
+		queue_reply(doc.reference_doctype, doc.reference_name, text, ticket.social_reply_mode, communication=doc.name)
+
+
+def queue_reply(
+	ticket_doctype: str, ticket: str, text: str, reply_mode: str | None = None, communication: str | None = None
+) -> str:
+	"""Create the Social Reply (answering the customer's latest post on this ticket) and queue its job."""
+	post = latest_customer_post(ticket_doctype, ticket)
+	reply = frappe.get_doc({
+		"doctype": "Social Reply",
+		"social_post": post.name,
+		"channel": post.channel,
+		"ticket_doctype": ticket_doctype,
+		"ticket": ticket,
+		"communication": communication,
+		"reply_mode": reply_mode or "Public",
+		"text": text,
+		"status": state.QUEUED,
+		"sent_by": frappe.session.user,
+	})
+	reply.insert(ignore_permissions=True)
+	enqueue_send(reply.name)
+	return reply.name
+
+
+def latest_customer_post(ticket_doctype: str, ticket: str):
+	names = frappe.get_all(
+		"Social Post",
+		filters={"ticket_doctype": ticket_doctype, "ticket": str(ticket)},
+		pluck="name",
+		order_by="posted_at desc",
+		limit=1,
+	)
+	name = names[0] if names else frappe.db.get_value(ticket_doctype, ticket, "social_post")
+	if not name:
+		frappe.throw(_("{0} {1} did not come from a social post.").format(_(ticket_doctype), ticket))
+	return frappe.get_doc("Social Post", name)
+
+
+def enqueue_send(reply: str) -> None:
+	frappe.enqueue(
+		SEND_JOB,
+		queue="short",
+		job_id=f"social_itsm_reply::{reply}",
+		deduplicate=True,
+		enqueue_after_commit=True,
+		reply=reply,
+	)
+
+
+def send_reply(reply: str) -> str:
+	"""Background job: deliver one Social Reply. Returns the status it ends in."""
+	frappe.db.get_value("Social Reply", reply, "name", for_update=True)  # one sender at a time
+	doc = frappe.get_doc("Social Reply", reply)
+	post = frappe.get_doc("Social Post", doc.social_post)
+	channel = frappe.get_doc("Social Channel", doc.channel)
+	key = network_key(channel.network)
+	idempotent = bool(key and connector_class(key).idempotent_replies)
+	decision = state.start(doc.status, doc.attempts or 0, idempotent)
+	if decision == state.SKIP:
+		return doc.status
+	if decision == state.IN_DOUBT:
+		doc.db_set({"status": state.FAILED, "last_error": state.UNKNOWN_DELIVERY, "next_attempt_at": None})
+		frappe.db.commit()
+		return state.FAILED
+
+	attempts = (doc.attempts or 0) + 1
+	doc.db_set({"status": state.SENDING, "attempts": attempts, "last_error": None})
+	frappe.db.commit()  # the intent is on record before anything reaches the network
+
+	sent_parts = [SentReply(**part) for part in json.loads(doc.sent_parts or "[]")]
+
+	def record(part: SentReply) -> None:
+		sent_parts.append(part)
+		doc.db_set("sent_parts", json.dumps([asdict(p) for p in sent_parts]))
+		frappe.db.commit()
+
+	connector = None
+	try:
+		connector = build_connector(channel)
+		connector.send_reply(
+			doc.text,
+			social_post_from_doc(post),
+			private=doc.reply_mode == "Private",
+			already_sent=list(sent_parts),
+			idempotency_key=doc.name,
+			on_sent=record,
+		)
+	except ConnectorError as exc:
+		reset = exc.reset_at if isinstance(exc, RateLimited) else None
+		retry_at = state.next_attempt(now_datetime(), attempts, to_site_datetime(reset) if reset else None)
+		doc.db_set({"status": state.FAILED, "last_error": short_error(exc, 1000), "next_attempt_at": retry_at})
+		frappe.log_error(
+			title=f"Social ITSM: reply {doc.name} to {doc.ticket_doctype} {doc.ticket} failed",
+			message=short_error(exc, 4000),
+			reference_doctype="Social Reply",
+			reference_name=doc.name,
+		)
+	else:
+		doc.db_set({
+			"status": state.SENT,
+			"sent_at": now_datetime(),
+			"url": sent_parts[0].url if sent_parts else None,
+			"next_attempt_at": None,
+		})
+		note_on_ticket(doc, sent_parts, channel.network)
+	finally:
+		if connector is not None and connector.saved_state:
+			save_state(channel.name, connector.saved_state)
+	frappe.db.commit()
+	frappe.publish_realtime("social_itsm_reply_update", {"reply": doc.name, "status": doc.status},
+		doctype=doc.ticket_doctype, docname=doc.ticket)
+	return doc.status
+
+
+def social_post_from_doc(post) -> SocialPost:
+	"""Rebuild what the connector returned when the post was fetched (ids and reply references)."""
+	return SocialPost(
+		network=network_key(post.network) or "",
+		external_id=post.external_id,
+		text=post.text or "",
+		author_id=post.author_id or "",
+		author_handle=post.author_handle or "",
+		author_name=post.author_name or "",
+		created_at=from_site_datetime(get_datetime(post.posted_at)) if post.posted_at else from_site_datetime(now_datetime()),
+		url=post.url or "",
+		kind=post.kind or "mention",
+		thread_id=post.thread_id,
+		in_reply_to_id=post.in_reply_to_id,
+		language=post.language,
+		raw=json.loads(post.raw) if post.raw else {},
+		reply_ref=json.loads(post.reply_ref) if post.reply_ref else {},
+	)
+
+
+def note_on_ticket(doc, parts: list[SentReply], network: str) -> None:
+	"""The ticket's timeline says where the answer went, with a link to it on the network."""
+	links = " ".join(
+		f'<a href="{frappe.utils.escape_html(p.url)}" target="_blank" rel="noopener noreferrer">{i}</a>'
+		for i, p in enumerate(parts, 1)
+		if p.url.startswith(("https://", "http://"))
+	)
+	message = _("Sent on {0} ({1}): {2}").format(_(network), _(doc.reply_mode), links or _("no link"))
+	if doc.ticket_doctype == "HD Ticket" and frappe.db.exists("DocType", "HD Ticket Comment"):
+		frappe.get_doc({
+			"doctype": "HD Ticket Comment",
+			"reference_ticket": doc.ticket,
+			"commented_by": doc.sent_by or "Administrator",
+			"content": message,
+		}).insert(ignore_permissions=True)
+	else:
+		frappe.get_doc(doc.ticket_doctype, doc.ticket).add_comment("Info", message)
+
+
+def retry_due_replies() -> None:
+	"""Scheduler tick: failed replies whose retry time has come, queued ones whose job was lost, and
+	ones a dead worker left "Sending" (the job decides whether resending is safe)."""
+	reply = frappe.qb.DocType("Social Reply")
+	now = now_datetime()
+	lost = frappe.utils.add_to_date(now, minutes=-5)
+	due = (
+		frappe.qb.from_(reply)
+		.select(reply.name)
+		.where(
+			((reply.status == state.FAILED) & reply.next_attempt_at.isnotnull() & (reply.next_attempt_at <= now))
+			| (reply.status.isin([state.QUEUED, state.SENDING]) & (reply.modified <= lost))
+		)
+		.limit(500)
+		.run(pluck=True)
+	)
+	for name in due:
+		enqueue_send(name)

@@ -1,0 +1,55 @@
+"""The reply state machine: sent replies are never sent again, doubtful ones only where it is safe."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from social_itsm_app.replies.state import (
+	FAILED,
+	IN_DOUBT,
+	MAX_ATTEMPTS,
+	QUEUED,
+	SEND,
+	SENDING,
+	SENT,
+	SKIP,
+	next_attempt,
+	start,
+)
+from social_itsm_app.tickets.content import post_html, render_template, reply_text_from_html, ticket_subject
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+
+
+def test_start_decisions():
+	assert start(QUEUED, 0, False) == SEND
+	assert start(SENT, 1, True) == SKIP
+	assert start(FAILED, 2, False) == SEND
+	assert start(FAILED, MAX_ATTEMPTS, False) == SKIP
+	assert start(SENDING, 1, False) == IN_DOUBT  # a worker died mid-send: ask a person
+	assert start(SENDING, 1, True) == SEND  # the network drops a duplicate by idempotency key
+
+
+def test_retries_back_off_and_respect_rate_limits():
+	assert next_attempt(NOW, 1) == NOW + timedelta(minutes=1)
+	assert next_attempt(NOW, 2) == NOW + timedelta(minutes=5)
+	assert next_attempt(NOW, 4) == NOW + timedelta(hours=1)
+	assert next_attempt(NOW, MAX_ATTEMPTS) is None
+	assert next_attempt(NOW, 1, reset_at=NOW + timedelta(minutes=15)) == NOW + timedelta(minutes=15)
+
+
+def test_subject_description_and_templates():
+	assert ticket_subject("Checkout fails with 503. Since 9am. Please help", "sam", "X") == "Checkout fails with 503."
+	assert ticket_subject("", "sam", "Mastodon") == "Post by sam on Mastodon"
+	assert len(ticket_subject("word " * 100, "sam", "X")) <= 140
+	html = post_html({"text": "a <b>\n\nb", "author_name": "Sam", "author_handle": "sam", "network": "X",
+		"url": "javascript:alert(1)"})
+	assert "&lt;b&gt;" in html and "javascript" not in html and "Sam (@sam) on X" in html
+	assert render_template("Thanks {author_name}, ticket #{ticket} {unknown} {0.__class__}",
+		{"author_name": "Sam", "ticket": "42"}) == "Thanks Sam, ticket #42 {unknown} {0.__class__}"
+
+
+def test_agent_html_becomes_plain_text_without_history_or_signature():
+	html = ('<p>Hi Sam,</p><p>we restarted the <b>VPN</b> gateway.</p><p class="signature">--<br>Ana, IT</p>'
+		'<p class="reply-to-content"></p><blockquote>earlier message</blockquote>')
+	assert reply_text_from_html(html) == "Hi Sam,\n\nwe restarted the VPN gateway."

@@ -1,0 +1,164 @@
+"""Replies back to the network inside a real site, with Mastodon played by `responses`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from unittest.mock import patch
+
+import frappe
+import responses
+from frappe.tests.utils import FrappeTestCase
+from site_foundation import make_user
+from site_ingest import remove_channel, social_post
+
+from social_itsm_app import api
+from social_itsm_app.ingest.store import store_posts
+from social_itsm_app.replies import outbound
+from social_itsm_app.tickets.convert import convert_post
+
+BASE = "https://mastodon.example"
+STATUSES = f"{BASE}/api/v1/statuses"
+CHANNEL = "Replies Mastodon"
+FIXTURES = Path(os.environ["SOCIAL_ITSM_REPO"]) / "tests" / "fixtures" / "mastodon"
+HAS_HELPDESK = "helpdesk" in frappe.get_installed_apps()
+
+
+def created_status(status_id: str) -> dict:
+	body = json.loads((FIXTURES / "status_created.json").read_text())
+	return {**body, "id": status_id, "url": f"{BASE}/@acmehelp/{status_id}"}
+
+
+class ReplyCase(FrappeTestCase):
+	"""The send job commits (intent first, then each accepted part), so setup is committed and undone.
+
+	Tests call the send job themselves: enqueueing is patched out so that a bench worker running on this
+	machine cannot pick the job up at the same time.
+	"""
+
+	def setUp(self):
+		enqueue = patch.object(outbound, "enqueue_send")
+		enqueue.start()
+		self.addCleanup(enqueue.stop)
+		if not HAS_HELPDESK:
+			self.skipTest("needs Helpdesk (ERPNext is not on this bench)")
+		remove_channel(CHANNEL)
+		frappe.get_doc({"doctype": "Social Channel", "channel_name": CHANNEL, "network": "Mastodon",
+			"base_url": BASE, "access_token": "tok-reply"}).insert(ignore_permissions=True)
+		store_posts(CHANNEL, "Mastodon", [social_post("r-1", "The printer on floor 3 is broken", author="mia",
+			reply_ref={"status_id": "r-1", "acct": "mia@mastodon.example", "visibility": "public"})])
+		post = frappe.db.get_value("Social Post", {"channel": CHANNEL, "external_id": "r-1"})
+		self.ticket = convert_post(post)["ticket"]
+		frappe.db.commit()
+
+	def tearDown(self):
+		frappe.db.rollback()
+		frappe.db.delete("Social Reply", {"channel": CHANNEL})
+		frappe.db.delete("HD Ticket Comment", {"reference_ticket": self.ticket})
+		remove_channel(CHANNEL)
+
+
+class TestReplyPath(ReplyCase):
+	def test_an_agents_reply_box_answer_is_posted_once_with_the_documented_payload(self):
+		ticket = frappe.get_doc("HD Ticket", self.ticket)
+		enqueue = outbound.enqueue_send
+		frappe.get_doc({
+			"doctype": "Communication", "communication_type": "Communication", "communication_medium": "Email",
+			"sent_or_received": "Sent", "reference_doctype": "HD Ticket", "reference_name": ticket.name,
+			"sender": "Administrator", "recipients": ticket.raised_by, "subject": "Re: printer",
+			"content": '<p>We replaced the toner, please try again.</p><p class="signature">-- IT</p>',
+		}).insert(ignore_permissions=True)
+		reply = frappe.get_last_doc("Social Reply", filters={"ticket": ticket.name})
+		self.assertEqual((reply.status, reply.text), ("Queued", "We replaced the toner, please try again."))
+		enqueue.assert_called_once_with(reply.name)
+		frappe.db.commit()
+
+		with responses.RequestsMock() as rsps:
+			rsps.add(responses.POST, STATUSES, json=created_status("900001"))
+			self.assertEqual(outbound.send_reply(reply.name), "Sent")
+			self.assertEqual(outbound.send_reply(reply.name), "Sent")  # a second run sends nothing
+			self.assertEqual(len(rsps.calls), 1)
+			request = rsps.calls[0].request
+			body = dict(pair.split("=", 1) for pair in request.body.split("&"))
+			self.assertEqual(body["in_reply_to_id"], "r-1")
+			self.assertIn("mia%40mastodon.example", body["status"])
+			self.assertTrue(request.headers["Idempotency-Key"].startswith(reply.name))
+		reply.reload()
+		self.assertEqual(json.loads(reply.sent_parts)[0]["external_id"], "900001")
+		self.assertTrue(reply.url.endswith("/900001"))
+		self.assertTrue(frappe.db.exists("HD Ticket Comment", {"reference_ticket": self.ticket}))
+
+	def test_a_500_fails_the_reply_then_the_retry_sends_it_once(self):
+		reply = outbound.queue_reply("HD Ticket", self.ticket, "Fixed, sorry for the trouble.")
+		frappe.db.commit()
+		with responses.RequestsMock() as rsps:
+			rsps.add(responses.POST, STATUSES, status=500, body="oops")
+			self.assertEqual(outbound.send_reply(reply), "Failed")
+			failed = frappe.get_doc("Social Reply", reply)
+			self.assertIn("500", failed.last_error)
+			self.assertIsNotNone(failed.next_attempt_at)
+			rsps.replace(responses.POST, STATUSES, json=created_status("900002"))
+			self.assertEqual(outbound.send_reply(reply), "Sent")
+			# Mastodon POSTs carry an Idempotency-Key, so even the HTTP layer's retries of the 500 are safe:
+			# every attempt is the same request to Mastodon, and exactly one was accepted.
+			self.assertEqual({c.request.headers["Idempotency-Key"] for c in rsps.calls}, {f"{reply}-0"})
+			self.assertEqual(sum(c.response.status_code == 200 for c in rsps.calls), 1)
+
+	def test_a_worker_killed_after_the_network_accepted_never_sends_again(self):
+		reply = outbound.queue_reply("HD Ticket", self.ticket, "Done.")
+		frappe.db.commit()
+		with responses.RequestsMock() as rsps:
+			rsps.add(responses.POST, STATUSES, json=created_status("900003"))
+			with patch.object(outbound, "note_on_ticket", side_effect=SystemExit("worker killed")):
+				with self.assertRaises(SystemExit):
+					outbound.send_reply(reply)
+			frappe.db.rollback()
+			self.assertEqual(frappe.db.get_value("Social Reply", reply, "status"), "Sending")
+			self.assertEqual(outbound.send_reply(reply), "Sent")  # the accepted part was recorded: nothing to resend
+			self.assertEqual(len(rsps.calls), 1)
+
+	def test_a_doubtful_reply_on_a_network_without_idempotency_waits_for_a_person(self):
+		reply = outbound.queue_reply("HD Ticket", self.ticket, "Done.")
+		frappe.db.set_value("Social Reply", reply, {"status": "Sending", "attempts": 1})
+		frappe.db.commit()
+		with patch.object(outbound, "connector_class") as cls, responses.RequestsMock() as rsps:
+			cls.return_value.idempotent_replies = False
+			self.assertEqual(outbound.send_reply(reply), "Failed")
+			self.assertEqual(len(rsps.calls), 0)
+		self.assertIn("may already have this reply", frappe.db.get_value("Social Reply", reply, "last_error"))
+
+	def test_explicit_reply_action_is_for_agents_only(self):
+		frappe.set_user(make_user("reply-nobody@example.com"))
+		try:
+			with self.assertRaises(frappe.PermissionError):
+				api.reply_on_network("HD Ticket", self.ticket, "hello")
+		finally:
+			frappe.set_user("Administrator")
+		result = api.reply_on_network("HD Ticket", self.ticket, "Private follow-up", private=1)
+		self.assertEqual(frappe.db.get_value("Social Reply", result["reply"], "reply_mode"), "Private")
+		panel = api.ticket_social_panel("HD Ticket", self.ticket)
+		self.assertEqual(len(panel["posts"]), 1)
+		self.assertEqual(panel["replies"][-1]["name"], result["reply"])
+
+	def test_replies_created_by_the_app_itself_are_not_echoed(self):
+		with patch.object(outbound, "queue_reply") as queue:
+			communication = frappe.get_doc({"doctype": "Communication", "communication_type": "Communication",
+				"sent_or_received": "Sent", "reference_doctype": "HD Ticket", "reference_name": self.ticket,
+				"content": "auto", "subject": "x"})
+			communication.flags.social_itsm = True
+			communication.insert(ignore_permissions=True)
+			frappe.get_doc({"doctype": "Communication", "communication_type": "Comment", "sent_or_received": "Sent",
+				"reference_doctype": "HD Ticket", "reference_name": self.ticket, "content": "note", "subject": "x"}).insert(
+				ignore_permissions=True)
+		queue.assert_not_called()
+
+
+
+class TestEnqueue(FrappeTestCase):
+	def test_the_send_job_is_queued_after_commit_with_a_fixed_id(self):
+		with patch.object(frappe, "enqueue") as enqueue:
+			outbound.enqueue_send("abc")
+		kwargs = enqueue.call_args.kwargs
+		self.assertEqual((kwargs["job_id"], kwargs["deduplicate"], kwargs["enqueue_after_commit"]),
+			("social_itsm_reply::abc", True, True))
