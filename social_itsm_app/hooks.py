@@ -32,6 +32,9 @@ after_app_install = "social_itsm_app.install.after_app_install"
 before_uninstall = "social_itsm_app.install.before_uninstall"
 
 
+# Desk forms of the hosts' ticket doctypes: the social panel and "Reply on <network>"
+doctype_js = {"HD Ticket": "public/js/ticket_social.js", "Issue": "public/js/ticket_social.js"}
+
 # Document events
 # ---------------
 

@@ -16,7 +16,10 @@ def before_install() -> None:
 
 
 def after_install() -> None:
+	# frappe syncs fixtures after this hook; our custom fields must exist before the template names them.
+	sync_fixtures(APP)
 	refresh_settings()
+	ensure_ticket_template_fields()
 
 
 def after_migrate() -> None:
@@ -29,15 +32,44 @@ def after_app_install(app_name: str) -> None:
 	if app_name in {profile.app for profile in PROFILES.values()}:
 		sync_fixtures(APP)
 		refresh_settings()
+		ensure_ticket_template_fields()
 
 
 def before_uninstall() -> None:
 	"""Take our fields off the host's ticket doctypes; frappe removes our own doctypes itself."""
+	if frappe.db.exists("DocType", "HD Ticket Template Field"):
+		frappe.db.delete("HD Ticket Template Field", {"fieldname": ("in", TEMPLATE_FIELDS)})
+	if frappe.db.exists("DocType", "HD Form Script"):
+		for name in frappe.get_all("HD Form Script", filters={"name": ("like", "Social ITSM%")}, pluck="name"):
+			frappe.delete_doc("HD Form Script", name, ignore_permissions=True, force=True)
 	for name in frappe.get_all("Custom Field", filters={"module": MODULE, "dt": ("in", list(PROFILES))}, pluck="name"):
 		frappe.delete_doc("Custom Field", name, ignore_permissions=True, force=True)
 	for dt in PROFILES:
 		if frappe.db.exists("DocType", dt):
 			frappe.clear_cache(doctype=dt)
+
+
+# Shown in the Helpdesk agent UI's ticket sidebar through the Default ticket template.
+TEMPLATE_FIELDS = ("social_channel", "social_reply_mode")
+
+
+def ensure_ticket_template_fields() -> None:
+	"""Add our fields to Helpdesk's Default HD Ticket Template (on install only: an admin may remove them)."""
+	if not frappe.db.exists("HD Ticket Template", "Default"):
+		return
+	template = frappe.get_doc("HD Ticket Template", "Default")
+	present = {row.fieldname for row in template.get("fields", [])}
+	missing = [
+		fieldname
+		for fieldname in TEMPLATE_FIELDS
+		if fieldname not in present and frappe.db.exists("Custom Field", {"dt": "HD Ticket", "fieldname": fieldname})
+	]
+	if not missing:
+		return
+	for fieldname in missing:
+		template.append("fields", {"fieldname": fieldname, "hide_from_customer": 1})
+	template.flags.ignore_permissions = True
+	template.save()
 
 
 def ensure_agent_roles() -> None:

@@ -8,7 +8,9 @@ import frappe
 from frappe import _
 
 from social_itsm_app.ingest.identities import ensure_contact, synthetic_email
+from social_itsm_app.replies.outbound import queue_reply
 from social_itsm_app.tickets.adapters import TicketAdapter, adapter_for, configured_adapter
+from social_itsm_app.tickets.content import render_template
 from social_itsm_app.utils import each_committed
 
 TICKET_FIELDS = ("priority", "ticket_type", "team")
@@ -56,7 +58,28 @@ def convert_post(post_name: str, overrides: dict[str, Any] | None = None) -> dic
 	adapter.add_post(ticket, post, email)
 	post.db_set({"status": "Converted", "ticket_doctype": adapter.doctype, "ticket": ticket})
 	attach_thread(adapter, ticket, post, email)
+	acknowledge(post, adapter.doctype, ticket, reply_mode)
 	return {"ticket_doctype": adapter.doctype, "ticket": ticket, "created": True}
+
+
+def acknowledge(post, ticket_doctype: str, ticket: str, reply_mode: str) -> str | None:
+	"""Tell the customer on the network that a ticket exists: the rule's auto-reply, else the settings' one."""
+	template = None
+	if post.matched_rule:
+		template = frappe.db.get_value("Social Listening Rule", post.matched_rule, "auto_reply_template")
+	settings = frappe.get_cached_doc("Social ITSM Settings")
+	if not template and settings.auto_acknowledge:
+		template = settings.acknowledgement_template
+	if not template or post.network == "Feed":
+		return None
+	text = render_template(template, {
+		"author_name": post.author_name or post.author_handle,
+		"author_handle": post.author_handle,
+		"ticket": ticket,
+		"subject": frappe.db.get_value(ticket_doctype, ticket, "subject"),
+		"network": post.network,
+	})
+	return queue_reply(ticket_doctype, ticket, text, reply_mode) if text else None
 
 
 def default_reply_mode(post) -> str:

@@ -118,3 +118,20 @@ def test_js_files_parse(path):
 		pytest.skip("no JS files yet")
 	result = subprocess.run(["node", "--check", str(ROOT / path)], capture_output=True, text=True)
 	assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="node is not installed: cannot run the Helpdesk form script")
+def test_helpdesk_form_script_runs_and_only_acts_on_social_tickets(tmp_path):
+	(script_doc,) = [d for d in fixture_docs() if d["doctype"] == "HD Form Script"]
+	assert script_doc["dt"] == "HD Ticket" and script_doc["enabled"] == 1
+	module = tmp_path / "form_script.js"
+	module.write_text(script_doc["script"] + "\nmodule.exports = setupForm;\n")
+	probe = (
+		f"const setupForm = require({str(module)!r});"
+		"const plain = setupForm({doc: {name: 5}}).actions.length;"
+		"const social = setupForm({doc: {name: 7, social_post: 'p1'}}).actions.map(a => a.label);"
+		"console.log(JSON.stringify({plain, social}));"
+	)
+	result = subprocess.run(["node", "-e", probe], capture_output=True, text=True)
+	assert result.returncode == 0, result.stderr
+	assert json.loads(result.stdout) == {"plain": 0, "social": ["Reply on network", "Reply privately", "Open social post"]}

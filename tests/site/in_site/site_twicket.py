@@ -116,3 +116,34 @@ class TestConvert(FrappeTestCase):
 			self.assertTrue(api.convert_to_ticket(post)["created"])
 		finally:
 			frappe.set_user("Administrator")
+
+
+class TestHelpdeskIntegration(FrappeTestCase):
+	def setUp(self):
+		if not HAS_HELPDESK:
+			self.skipTest("needs Helpdesk")
+		self.channel = make_channel("Ack Mastodon").name
+
+	def test_auto_acknowledgement_is_queued_with_the_ticket_number(self):
+		from unittest.mock import patch
+
+		from social_itsm_app.replies import outbound
+
+		settings = frappe.get_single("Social ITSM Settings")
+		settings.auto_acknowledge = 1
+		settings.acknowledgement_template = "Thanks {author_name}, this is ticket #{ticket}."
+		settings.save()
+		(post,) = stored(self.channel, social_post("a-1", "Screen flickers", author="ola"))
+		with patch.object(outbound, "enqueue_send") as enqueue:
+			ticket = api.convert_to_ticket(post)["ticket"]
+		reply = frappe.get_last_doc("Social Reply", filters={"ticket": ticket})
+		self.assertEqual(reply.text, f"Thanks Ola, this is ticket #{ticket}.")
+		self.assertEqual(reply.status, "Queued")
+		enqueue.assert_called_once_with(reply.name)
+
+	def test_helpdesk_agent_ui_gets_the_form_script_and_sidebar_fields(self):
+		script = frappe.get_doc("HD Form Script", "Social ITSM: reply on the network")
+		self.assertEqual((script.dt, script.enabled), ("HD Ticket", 1))
+		self.assertIn("social_itsm_app.api.reply_on_network", script.script)
+		fields = {row.fieldname for row in frappe.get_doc("HD Ticket Template", "Default").fields}
+		self.assertTrue({"social_channel", "social_reply_mode"} <= fields)
