@@ -134,4 +134,4 @@ def test_helpdesk_form_script_runs_and_only_acts_on_social_tickets(tmp_path):
 	)
 	result = subprocess.run(["node", "-e", probe], capture_output=True, text=True)
 	assert result.returncode == 0, result.stderr
-	assert json.loads(result.stdout) == {"plain": 0, "social": ["Reply on network", "Reply privately", "Open social post"]}
+	assert json.loads(result.stdout) == {"plain": 0, "social": ["Reply on network", "Reply privately", "Social post"]}
