@@ -91,6 +91,17 @@ class TestContacts(FrappeTestCase):
 		self.assertEqual(frappe.db.get_value("Contact Email", {"parent": contact}, "email_id"), email)
 		self.assertTrue(frappe.db.exists("Email Unsubscribe", {"email": email, "global_unsubscribe": 1}))
 		self.assertIn("Alice Example", frappe.db.get_value("Contact", contact, "full_name"))
+		# frappe's mail queue drops globally unsubscribed addresses: nothing is ever queued to this person.
+		outgoing = frappe.get_doc({"doctype": "Email Account", "email_account_name": "Social ITSM test outbox",
+			"email_id": "outbox@example.com", "enable_outgoing": 1, "default_outgoing": 1, "smtp_server": "127.0.0.1",
+			"no_smtp_authentication": 1, "enable_incoming": 0})
+		outgoing.flags.ignore_validate = True
+		outgoing.insert(ignore_permissions=True)
+		before = frappe.db.count("Email Queue Recipient", {"recipient": email})
+		control = frappe.db.count("Email Queue Recipient", {"recipient": "real-person@example.com"})
+		frappe.sendmail(recipients=[email, "real-person@example.com"], subject="Ticket update", message="hi", delayed=True)
+		self.assertEqual(frappe.db.count("Email Queue Recipient", {"recipient": email}), before)
+		self.assertEqual(frappe.db.count("Email Queue Recipient", {"recipient": "real-person@example.com"}), control + 1)
 
 	def test_link_contacts_fills_identities_in_batches(self):
 		names = [frappe.get_doc({"doctype": "Social Identity", "network": "Reddit", "author_id": f"t2_batch{i}",
