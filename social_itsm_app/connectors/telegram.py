@@ -319,6 +319,8 @@ def _kind(chat: dict[str, Any], message: dict[str, Any], bot: str | None) -> str
 
 def message_url(chat: dict[str, Any], message_id: int) -> str:
 	"""Public chats have t.me/<username>/<id>; supergroups and channels t.me/c/<id without -100>/<id>."""
+	if chat.get("type") == "private":
+		return ""  # a private chat has no shareable message link (its username is the user's)
 	if chat.get("username"):
 		return f"https://t.me/{chat['username']}/{message_id}"
 	chat_id = str(chat.get("id"))
