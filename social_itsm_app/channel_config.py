@@ -77,6 +77,12 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 	"feed": ("url",),
 }
 
+# What the channel's "listen to" checkboxes are called in each connector's config.
+LISTEN_FLAGS: dict[str, dict[str, str]] = {
+	"x": {"read_dms": "listen_direct_messages"},
+	"facebook": {"read_comments": "listen_mentions", "read_messenger": "listen_direct_messages"},
+}
+
 # Channel fields stored as Password: the caller decrypts them and passes them in ``values``.
 SECRET_FIELDS = ("access_token", "refresh_token", "client_secret", "account_password", "webhook_secret")
 
@@ -97,8 +103,8 @@ def connector_config(values: Mapping[str, Any], saved_state: Mapping[str, Any] |
 			value = value.strip()
 		if value not in (None, ""):
 			config[config_key] = value
-	config["listen_mentions"] = bool(values.get("listen_mentions", 1))
-	config["listen_direct_messages"] = bool(values.get("listen_direct_messages", 1))
+	for config_key, fieldname in LISTEN_FLAGS.get(key, {}).items():
+		config[config_key] = bool(values.get(fieldname, 1))
 	if key == "reddit" and config.get("username"):
 		config["user_agent"] = f"frappe:social_itsm_app:0.1 (by /u/{config['username']})"
 	if saved_state:
