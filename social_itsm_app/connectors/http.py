@@ -105,7 +105,8 @@ class HttpClient:
 					message = f"{method} {_short(url)} timed out after {self.timeout}s"
 				else:
 					message = f"{method} {_short(url)} failed: {type(exc).__name__}: {exc}"
-				raise ConnectorError(self.redact(message)) from exc
+				# "from None": the requests exception holds the raw URL, which may carry a token (Telegram).
+				raise ConnectorError(self.redact(message)) from None
 
 			status = response.status_code
 			if status < 400 or status in allowed:
@@ -146,7 +147,7 @@ class HttpClient:
 			raise ConnectorError(
 				self.redact(f"{_short(response.url or '')}: expected JSON, got {kind}: {_body_hint(response)}"),
 				status=response.status_code,
-			) from exc
+			) from None  # the decode error embeds the whole body, unredacted
 
 	def _wait(self, attempt: int) -> None:
 		if self.backoff:

@@ -107,3 +107,13 @@ def test_rate_limit_reset_formats(headers, expected):
 	response.status_code = 429
 	response.headers.update(headers)
 	assert rate_limit_reset(response, now=NOW) == expected
+
+
+@responses.activate
+def test_a_failed_request_does_not_carry_the_raw_url_in_its_exception_chain():
+	url = "https://api.telegram.org/bot123456:SECRET-TOKEN/getUpdates"
+	responses.add(responses.GET, url, body=requests.exceptions.ConnectionError(f"cannot reach {url}"))
+	with pytest.raises(ConnectorError) as caught:
+		client(retries=0, secrets=["123456:SECRET-TOKEN"]).get_json(url)
+	assert "SECRET-TOKEN" not in str(caught.value)
+	assert caught.value.__cause__ is None and caught.value.__suppress_context__
