@@ -142,7 +142,7 @@ class HttpClient:
 
 		try:
 			return response.json()
-		except ValueError as exc:
+		except ValueError:
 			kind = response.headers.get("Content-Type", "unknown content type")
 			raise ConnectorError(
 				self.redact(f"{_short(response.url or '')}: expected JSON, got {kind}: {_body_hint(response)}"),
