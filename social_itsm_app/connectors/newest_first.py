@@ -39,22 +39,64 @@ def read_newest_first(
 	# What earlier runs of an open gap returned; they must not come back while the gap is being closed.
 	pending = SeenWindow(state.get("pending") if token else None, overlap=overlap, limit=limit)
 	new: list[dict[str, Any]] = []
+	# Stretches of the listing (by time) that earlier runs of this open gap returned in full: a restart from
+	# the top skips them. Bounded memory, unlike keeping every id.
+	runs = _Runs(state.get("runs") if token else None)
+	resumed = token is not None
 	for _ in range(max(1, max_pages)):
-		items, token = fetch_page(token)
+		items, next_token = fetch_page(token)
+		if resumed and not items:
+			# The item the saved page token points at was deleted (Reddit then answers an empty page): read
+			# again from the top, skipping what this gap already returned, down to the old mark.
+			resumed, token = False, None
+			runs.close()
+			continue
+		resumed, token = False, next_token
 		reached = False
 		for item in items:
 			item_id, moment = key(item)
 			if window.floor is not None and moment < window.floor:
 				reached = True  # older than the mark: every later page is older still
 				continue
-			if window.is_new(item_id, moment) and item_id not in pending.seen:
-				new.append(item)
-				pending.add(item_id, moment)
+			if runs.covers(moment) or not window.is_new(item_id, moment) or item_id in pending.seen:
+				runs.close()
+				continue
+			new.append(item)
+			pending.add(item_id, moment)
+			runs.extend(moment)
 		if reached or first_run or not token or not items:
 			return new, _closed(window, pending), False
 	# The page bound stopped us above the mark: keep the mark and continue from ``token`` next time.
+	runs.close()
 	gap = {"floor": state.get("floor"), "seen": state.get("seen"), "page": token, "pending": pending.state()}
+	if runs.done:
+		gap["runs"] = runs.done
 	return new, gap, True
+
+
+class _Runs:
+	"""Contiguous stretches [oldest, newest] of returned items, walking a newest-first listing downwards."""
+
+	MAX = 8
+
+	def __init__(self, done: list[list[float]] | None):
+		self.done = [list(run) for run in done or []]
+		self.current: list[float] | None = None
+
+	def covers(self, moment: float) -> bool:
+		return any(low <= moment <= high for low, high in self.done)
+
+	def extend(self, moment: float) -> None:
+		if self.current is None:
+			self.current = [moment, moment]
+		else:
+			self.current[0] = min(self.current[0], moment)
+
+	def close(self) -> None:
+		if self.current is not None:
+			self.done.append(self.current)
+			self.current = None
+			self.done = sorted(self.done, reverse=True)[: self.MAX]
 
 
 def _closed(window: SeenWindow, pending: SeenWindow) -> dict[str, Any]:
