@@ -56,7 +56,7 @@ FIELD_MAP: dict[str, dict[str, str]] = {
 		"app_secret": "client_secret",
 		"base_url": "base_url",
 	},
-	"telegram": {"bot_token": "access_token", "base_url": "base_url"},
+	"telegram": {"bot_token": "access_token", "bot_username": "account_handle", "base_url": "base_url"},
 	"discourse": {
 		"base_url": "base_url",
 		"api_key": "access_token",
