@@ -107,6 +107,8 @@ def store_posts(channel: str, network: str, posts: Sequence[SocialPost], guard: 
 	user = frappe.session.user
 	rows = []
 	for post in fresh:
+		# Connectors already hand over plain text; the store does not rely on that (defence in depth).
+		post.text = clean_text(post.text)
 		verdict = triage(post, channel, rules, guard)
 		ticket = ticket_for(post, by_thread, by_post)
 		status = "Linked" if ticket and verdict.status == "New" else verdict.status

@@ -150,6 +150,8 @@ def ensure_site(site: str = SITE, host_apps: tuple[str, ...] = ("helpdesk",)) ->
 		*extra, timeout=3600,
 	)
 	site_bench("set-config", "allow_tests", "true", site=site)
+	# Skip the setup wizard, so the desk opens straight away for the browser check.
+	run_python('frappe.db.set_single_value("System Settings", "setup_complete", 1)', site=site)
 
 
 def prepare() -> None:
@@ -175,3 +177,45 @@ def run_inner(path: Path, timeout: int = 1800) -> subprocess.CompletedProcess:
 		env={**os.environ, "SOCIAL_ITSM_SITE": SITE, "SOCIAL_ITSM_SITES_PATH": str(BENCH / "sites"),
 			"SOCIAL_ITSM_REPO": str(REPO)},
 	)
+
+
+def run_python(code: str, site: str = SITE, timeout: int = 300) -> str:
+	"""Run ``code`` with the bench's Python connected to ``site`` (as Administrator, committing at the end);
+	returns what it printed."""
+	program = (
+		"import frappe\n"
+		f"frappe.init(site={site!r}, sites_path={str(BENCH / 'sites')!r})\n"
+		"frappe.connect()\nfrappe.set_user('Administrator')\n"
+		f"{code}\n"
+		"frappe.db.commit()\nfrappe.destroy()\n"
+	)
+	result = subprocess.run([str(BENCH / "env" / "bin" / "python"), "-c", program], cwd=BENCH / "sites",
+		capture_output=True, text=True, timeout=timeout)
+	if result.returncode != 0:
+		raise AssertionError(f"site script failed:\n{result.stderr[-4000:]}")
+	return result.stdout
+
+
+class WebServer:
+	"""`bench serve` on a free local port for the duration of a browser test."""
+
+	def __init__(self, port: int = 8123):
+		self.port = port
+		self.process: subprocess.Popen | None = None
+
+	def __enter__(self) -> WebServer:
+		if _port_open("127.0.0.1", self.port):
+			raise RuntimeError(f"port {self.port} is taken; set SOCIAL_ITSM_WEB_PORT")
+		self.process = subprocess.Popen(
+			[bench_cmd(), "serve", "--port", str(self.port), "--noreload", "--nothreading"],
+			cwd=BENCH, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+		)
+		if not _wait_for("127.0.0.1", self.port, 60):
+			self.__exit__()
+			raise RuntimeError("bench serve did not start")
+		return self
+
+	def __exit__(self, *exc) -> None:
+		if self.process and self.process.poll() is None:
+			os.killpg(self.process.pid, 15)
+			self.process.wait(timeout=30)

@@ -70,7 +70,9 @@ class TestConvert(FrappeTestCase):
 		self.assertNotIn("<img", content)
 		self.assertNotIn("<script", content)
 		self.assertNotIn('href="javascript', content)
-		self.assertIn("&lt;img src=x onerror=alert(1)&gt;", content)
+		self.assertIn("Help", content)
+		# Stored as plain text even when a caller skipped the connector's sanitising (defence in depth).
+		self.assertEqual(frappe.db.get_value("Social Post", post, "text"), "Help me")
 
 	def test_spam_is_not_converted_and_statuses_change_for_agents(self):
 		(post,) = stored(self.channel, social_post("s-1", "Ordinary question"))

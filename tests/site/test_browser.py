@@ -1,0 +1,101 @@
+"""Browser check: headless Chromium logs in to the test site, converts a Social Post and sees the ticket.
+
+Runs with the site tier when a bench, Debian's Chromium (/usr/bin/chromium) and Python Playwright (test
+extra; it drives the system Chromium, nothing is downloaded) are present; otherwise skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.site import bench
+
+CHROMIUM = os.environ.get("SOCIAL_ITSM_CHROMIUM", "/usr/bin/chromium")
+PORT = int(os.environ.get("SOCIAL_ITSM_WEB_PORT", "8123"))
+SHOTS = Path(os.environ.get("SOCIAL_ITSM_SCREENSHOTS", "/tmp/social-itsm-screenshots"))
+
+
+def _reason() -> str | None:
+	if bench.missing_reason():
+		return bench.missing_reason()
+	if not Path(CHROMIUM).exists():
+		return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+	try:
+		import playwright.sync_api  # noqa: F401
+	except ImportError:
+		return "Python Playwright is not installed (pip install -e '.[test]')"
+	return None
+
+
+REASON = _reason()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser check skipped: {REASON}")
+
+MAKE_POST = """
+from datetime import datetime, timezone
+from social_itsm_app.connectors import SocialPost
+from social_itsm_app.ingest.store import store_posts
+if not frappe.db.exists("Social Channel", "Browser Mastodon"):
+    frappe.get_doc({"doctype": "Social Channel", "channel_name": "Browser Mastodon", "network": "Mastodon",
+        "base_url": "https://mastodon.example", "access_token": "x"}).insert()
+external_id = "browser-" + frappe.generate_hash(length=8)
+store_posts("Browser Mastodon", "Mastodon", [SocialPost(network="mastodon", external_id=external_id,
+    text="The badge reader at the north door rejects every card <img src=x onerror=alert(1)>", author_id="b-1",
+    author_handle="nina", author_name="Nina Berg", created_at=datetime.now(timezone.utc),
+    url="https://mastodon.example/@nina/1", kind="mention")])
+print(frappe.db.get_value("Social Post", {"external_id": external_id}))
+"""
+
+
+@pytest.fixture(scope="module")
+def post_name():
+	bench.prepare()
+	if bench.APP not in bench.installed_apps():
+		bench.site_bench("install-app", bench.APP)
+	if "helpdesk" not in bench.installed_apps():
+		pytest.skip("browser check needs Helpdesk on the test site")
+	return bench.run_python(MAKE_POST).strip().splitlines()[-1]
+
+
+def test_agent_converts_a_post_and_sees_the_ticket_with_its_social_panel(post_name):
+	from playwright.sync_api import expect, sync_playwright
+
+	SHOTS.mkdir(parents=True, exist_ok=True)
+	base = f"http://{bench.SITE}:{PORT}"
+	alerts: list[str] = []
+	with bench.WebServer(PORT), sync_playwright() as playwright:
+		browser = playwright.chromium.launch(
+			executable_path=CHROMIUM,
+			args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+				"--disable-sync", "--no-first-run", f"--host-resolver-rules=MAP {bench.SITE} 127.0.0.1"],
+		)
+		try:
+			page = browser.new_page(viewport={"width": 1400, "height": 900})
+			page.on("dialog", lambda dialog: (alerts.append(f"{dialog.message} on {page.url}"), dialog.dismiss()))
+			page.goto(f"{base}/login")
+			page.fill("#login_email", "Administrator")
+			page.fill("#login_password", "admin")
+			page.click(".btn-login")
+			page.wait_for_url("**/app**", timeout=60_000)
+
+			page.goto(f"{base}/app/social-post/{post_name}")
+			expect(page.get_by_text("The badge reader at the north door").first).to_be_visible(timeout=60_000)
+			# The hostile part never reaches the page as markup: no image element was created from it.
+			assert page.locator("img[src='x']").count() == 0
+			page.screenshot(path=str(SHOTS / "1-social-post.png"))
+			page.get_by_role("button", name="Convert to Ticket").click()
+			open_ticket = page.get_by_role("button", name="Open ticket")
+			expect(open_ticket).to_be_visible(timeout=30_000)
+			page.screenshot(path=str(SHOTS / "2-converted.png"))
+
+			open_ticket.click()
+			page.wait_for_url("**/app/hd-ticket/**", timeout=30_000)
+			expect(page.get_by_text("Social conversation")).to_be_visible(timeout=30_000)
+			expect(page.get_by_role("button", name="Reply on Mastodon")).to_be_visible()
+			page.screenshot(path=str(SHOTS / "3-ticket.png"))
+		finally:
+			browser.close()
+	assert alerts == []  # no script from the post ever ran
+	print(f"screenshots in {SHOTS}")
