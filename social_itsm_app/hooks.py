@@ -54,6 +54,7 @@ scheduler_events = {
 			"social_itsm_app.replies.outbound.retry_due_replies",
 		],
 	},
+	"daily_long": ["social_itsm_app.ingest.retention.purge_old_posts"],
 }
 
 export_python_type_annotations = True

@@ -208,3 +208,21 @@ class TestScheduler(FrappeTestCase):
 		self.assertNotIn(channel, jobs.due_channels())
 		frappe.db.set_value("Social Channel", channel, {"next_fetch_at": None, "enabled": 0})
 		self.assertNotIn(channel, jobs.due_channels())
+
+
+class TestRetention(FrappeTestCase):
+	def test_old_unticketed_posts_are_purged_and_ticketed_ones_kept(self):
+		from social_itsm_app.ingest.retention import purge_old_posts
+
+		channel = make_channel("Retention Mastodon").name
+		store_posts(channel, "Mastodon", [social_post("old-1"), social_post("old-2"), social_post("new-1")])
+		old = frappe.get_all("Social Post", filters={"channel": channel, "external_id": ("in", ["old-1", "old-2"])}, pluck="name")
+		frappe.db.set_value("Social Post", {"name": ("in", old)}, "creation", add_to_date(now_datetime(), days=-400))
+		frappe.db.set_value("Social Post", old[1], {"status": "Converted", "ticket_doctype": "HD Ticket", "ticket": "1"})
+		settings = frappe.get_single("Social ITSM Settings")
+		settings.retention_days = 90
+		settings.save()
+		with patch.object(frappe.db, "commit"):
+			self.assertEqual(purge_old_posts(), 1)
+		remaining = frappe.get_all("Social Post", filters={"channel": channel}, pluck="external_id")
+		self.assertEqual(sorted(remaining), sorted([frappe.db.get_value("Social Post", old[1], "external_id"), "new-1"]))

@@ -1,6 +1,7 @@
 # Copyright (c) 2026, Social ITSM contributors
 # For license information, please see license.txt
 
+import frappe
 from frappe.model.document import Document
 
 
@@ -30,3 +31,8 @@ class SocialReply(Document):
 		url: DF.Data | None
 	# end: auto-generated types
 	pass
+
+
+def on_doctype_update():
+	# The every-minute retry tick looks replies up by status and retry time.
+	frappe.db.add_index("Social Reply", ["status", "next_attempt_at"], index_name="status_next_attempt")
