@@ -12,7 +12,7 @@ from social_itsm_app.connectors import ConnectorError
 from social_itsm_app.ingest.jobs import enqueue_fetch, job_id
 from social_itsm_app.ingest.runtime import build_connector
 from social_itsm_app.permissions import require_agent
-from social_itsm_app.replies.outbound import enqueue_send, queue_reply
+from social_itsm_app.replies import outbound
 from social_itsm_app.tickets.convert import convert_post, link_post
 from social_itsm_app.utils import each_committed, short_error
 
@@ -177,7 +177,7 @@ def reply_on_network(ticket_doctype: str, ticket: str, text: str, private: bool 
 	if not (text or "").strip():
 		frappe.throw(_("Write the reply first."))
 	mode = "Private" if frappe.utils.cint(private) else "Public"
-	reply = queue_reply(ticket_doctype, ticket, text.strip(), mode)
+	reply = outbound.queue_reply(ticket_doctype, ticket, text.strip(), mode)
 	return {"reply": reply, "status": "Queued"}
 
 
@@ -190,7 +190,7 @@ def retry_reply(reply: str) -> dict:
 	if doc.status != "Failed":
 		frappe.throw(_("Only failed replies can be retried."))
 	doc.db_set({"status": "Queued", "next_attempt_at": None, "attempts": 0})
-	enqueue_send(doc.name)
+	outbound.enqueue_send(doc.name)
 	return {"reply": doc.name, "status": "Queued"}
 
 

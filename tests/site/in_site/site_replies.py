@@ -162,3 +162,15 @@ class TestEnqueue(FrappeTestCase):
 		kwargs = enqueue.call_args.kwargs
 		self.assertEqual((kwargs["job_id"], kwargs["deduplicate"], kwargs["enqueue_after_commit"]),
 			("social_itsm_reply::abc", True, True))
+
+
+class TestRetryAction(ReplyCase):
+	def test_an_agent_retries_a_failed_reply(self):
+		reply = outbound.queue_reply("HD Ticket", self.ticket, "Try now please.")
+		with self.assertRaises(frappe.ValidationError):
+			api.retry_reply(reply)  # only failed replies
+		frappe.db.set_value("Social Reply", reply, {"status": "Failed", "attempts": 5, "last_error": "in doubt"})
+		outbound.enqueue_send.reset_mock()
+		self.assertEqual(api.retry_reply(reply)["status"], "Queued")
+		self.assertEqual(frappe.db.get_value("Social Reply", reply, ["status", "attempts"]), ("Queued", 0))
+		outbound.enqueue_send.assert_called_once_with(reply)
