@@ -31,6 +31,9 @@ def test_connection(channel: str) -> dict:
 		account = build_connector(doc).verify_credentials()
 	except ConnectorError as exc:
 		return {"ok": False, "error": short_error(exc, 600)}
+	if doc.status == "Needs Re-authentication":
+		doc.resume()
+		doc.save()  # the credentials work again: polling resumes at the next tick
 	return {"ok": True, "account": asdict(account)}
 
 

@@ -110,3 +110,23 @@ class TestContacts(FrappeTestCase):
 			link_contacts()
 		for name in names:
 			self.assertTrue(frappe.db.get_value("Social Identity", name, "contact"))
+
+
+class TestResume(FrappeTestCase):
+	def test_new_credentials_or_a_good_test_end_the_reauthentication_pause(self):
+		channel = frappe.get_doc("Social Channel", make_channel())
+		channel.db_set({"status": "Needs Re-authentication", "consecutive_failures": 3})
+		channel.reload()
+		channel.base_url = BASE  # saving without new credentials keeps the pause
+		channel.save()
+		self.assertEqual(channel.status, "Needs Re-authentication")
+		channel.access_token = "tok-brand-new"
+		channel.save()
+		self.assertEqual((channel.status, channel.consecutive_failures), ("Active", 0))
+
+		channel.db_set("status", "Needs Re-authentication")
+		account = json.loads((FIXTURES / "verify_credentials.json").read_text())
+		with responses.RequestsMock() as rsps:
+			rsps.add(responses.GET, f"{BASE}/api/v1/accounts/verify_credentials", json=account)
+			self.assertTrue(api.test_connection(channel.name)["ok"])
+		self.assertEqual(frappe.db.get_value("Social Channel", channel.name, "status"), "Active")

@@ -55,8 +55,18 @@ class SocialChannel(Document):
 		self.validate_required_settings()
 		if not self.enabled:
 			self.status = "Disabled"
-		elif self.status == "Disabled":
-			self.status = "Active"
+		elif self.status == "Disabled" or (self.status == "Needs Re-authentication" and self.credentials_changed()):
+			self.resume()
+
+	def credentials_changed(self) -> bool:
+		return not self.is_new() and any(self.has_value_changed(fieldname) for fieldname in SECRET_FIELDS)
+
+	def resume(self):
+		"""New credentials (or re-enabling) end a pause: fetch at the next scheduler tick."""
+		self.status = "Active"
+		self.consecutive_failures = 0
+		self.paused_until = None
+		self.next_fetch_at = None
 
 	def normalise_base_url(self):
 		if self.base_url:
