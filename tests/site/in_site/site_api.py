@@ -120,9 +120,14 @@ class TestResume(FrappeTestCase):
 		channel.base_url = BASE  # saving without new credentials keeps the pause
 		channel.save()
 		self.assertEqual(channel.status, "Needs Re-authentication")
+		from social_itsm_app.ingest.runtime import load_state, save_state
+
+		save_state(channel.name, {"access_token": "tok-rotated-from-the-old-one"})
+		channel.reload()
 		channel.access_token = "tok-brand-new"
 		channel.save()
 		self.assertEqual((channel.status, channel.consecutive_failures), ("Active", 0))
+		self.assertEqual(load_state(channel.name), {})  # stale rotated tokens never override new credentials
 
 		channel.db_set("status", "Needs Re-authentication")
 		account = json.loads((FIXTURES / "verify_credentials.json").read_text())

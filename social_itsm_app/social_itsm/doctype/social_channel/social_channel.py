@@ -53,6 +53,9 @@ class SocialChannel(Document):
 		self.normalise_base_url()
 		self.validate_poll_interval()
 		self.validate_required_settings()
+		if self.credentials_changed():
+			# Tokens a connector refreshed from the old credentials must not override the new ones.
+			self.connector_state = None
 		if not self.enabled:
 			self.status = "Disabled"
 		elif self.status == "Disabled" or (self.status == "Needs Re-authentication" and self.credentials_changed()):
