@@ -215,3 +215,31 @@ def ticket_social_panel(ticket_doctype: str, ticket: str) -> dict:
 		order_by="creation asc",
 	)
 	return {"posts": posts, "replies": replies}
+
+
+@frappe.whitelist()
+def channel_activity(channel: str, days: int = 14) -> dict:
+	"""Posts per day on a channel (all, and those that became tickets), for the chart on the channel form."""
+	frappe.get_doc("Social Channel", channel).check_permission("read")
+	days = max(1, min(int(days), 90))
+	since = frappe.utils.add_days(frappe.utils.nowdate(), -(days - 1))
+	post = frappe.qb.DocType("Social Post")
+	day = frappe.query_builder.functions.Date(post.creation)
+	rows = (
+		frappe.qb.from_(post)
+		.select(day.as_("day"), frappe.query_builder.functions.Count("*").as_("posts"), post.status)
+		.where((post.channel == channel) & (post.creation >= since))
+		.groupby(day, post.status)
+		.run(as_dict=True)
+	)
+	labels = [frappe.utils.add_days(since, offset) for offset in range(days)]
+	index = {str(label): i for i, label in enumerate(labels)}
+	received, ticketed = [0] * days, [0] * days
+	for row in rows:
+		i = index.get(str(row.day))
+		if i is None:
+			continue
+		received[i] += row.posts
+		if row.status in ("Converted", "Linked"):
+			ticketed[i] += row.posts
+	return {"labels": [str(label) for label in labels], "received": received, "ticketed": ticketed}

@@ -101,10 +101,7 @@ class HttpClient:
 					self._wait(attempt)
 					attempt += 1
 					continue
-				if isinstance(exc, requests.exceptions.Timeout):
-					message = f"{method} {_short(url)} timed out after {self.timeout}s"
-				else:
-					message = f"{method} {_short(url)} failed: {type(exc).__name__}: {exc}"
+				message = f"{method} {_short(url)}: {_network_failure(exc, self.timeout)}"
 				# "from None": the requests exception holds the raw URL, which may carry a token (Telegram).
 				raise ConnectorError(self.redact(message)) from None
 
@@ -207,6 +204,22 @@ def _parse_reset(value: str, now: datetime) -> datetime | None:
 	except ValueError:
 		return None
 	return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _network_failure(exc: Exception, timeout: float) -> str:
+	"""What went wrong, in words an admin can act on (the raw exception text repeats the whole URL)."""
+	text = str(exc).lower()
+	if isinstance(exc, requests.exceptions.Timeout):
+		return f"timed out after {timeout:g}s"
+	if "name or service not known" in text or "nameresolution" in text or "failed to resolve" in text:
+		return "the host name does not resolve (check the base URL, and that this server reaches the internet)"
+	if "connection refused" in text:
+		return "connection refused (is the base URL right?)"
+	if isinstance(exc, requests.exceptions.SSLError):
+		return "TLS/SSL handshake failed (certificate problem on the network's side or a proxy)"
+	if isinstance(exc, requests.exceptions.ConnectionError):
+		return "the connection failed or was cut"
+	return f"request failed ({type(exc).__name__})"
 
 
 def _may_have_reached_server(exc: Exception) -> bool:

@@ -117,3 +117,15 @@ def test_a_failed_request_does_not_carry_the_raw_url_in_its_exception_chain():
 		client(retries=0, secrets=["123456:SECRET-TOKEN"]).get_json(url)
 	assert "SECRET-TOKEN" not in str(caught.value)
 	assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+@responses.activate
+def test_network_failures_are_explained_in_words_an_admin_can_act_on():
+	responses.add(responses.GET, URL, body=requests.exceptions.ConnectionError(
+		"HTTPSConnectionPool(host='api.example.test'): Failed to resolve 'api.example.test' ([Errno -2] Name or service not known)"))
+	with pytest.raises(ConnectorError) as caught:
+		client(retries=0).get_json(URL + "?token=abc")
+	assert str(caught.value) == f"GET {URL}: the host name does not resolve (check the base URL, and that this server reaches the internet)"
+	responses.add(responses.GET, URL, body=requests.exceptions.ConnectTimeout("slow"))
+	with pytest.raises(ConnectorError, match="timed out after 30s"):
+		client(retries=0).get_json(URL)

@@ -48,8 +48,39 @@ frappe.ui.form.on("Social Channel", {
 		frm.add_custom_button(__("Posts"), () =>
 			frappe.set_route("List", "Social Post", { channel: frm.doc.name })
 		);
+		show_activity(frm);
 	},
 });
+
+function show_activity(frm) {
+	frappe.call({
+		method: "social_itsm_app.api.channel_activity",
+		args: { channel: frm.doc.name },
+		callback({ message }) {
+			const total = message.received.reduce((a, b) => a + b, 0);
+			const section = frm.dashboard.add_section(
+				total ? "<div class='social-itsm-activity'></div>" : `<p class="text-muted">${__(
+					"No posts in the last 14 days yet. Use Fetch now, or check what this channel listens to."
+				)}</p>`,
+				__("Last 14 days")
+			);
+			frm.dashboard.show();
+			if (!total) return;
+			new frappe.Chart(section.find(".social-itsm-activity")[0], {
+				type: "bar",
+				height: 180,
+				colors: ["#7cd6fd", "#5e64ff"],
+				data: {
+					labels: message.labels.map((day) => frappe.datetime.str_to_user(day)),
+					datasets: [
+						{ name: __("Posts"), values: message.received },
+						{ name: __("Became tickets"), values: message.ticketed },
+					],
+				},
+			});
+		},
+	});
+}
 
 function show_health(frm) {
 	const status = frm.doc.status || "Active";
