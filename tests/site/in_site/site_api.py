@@ -135,3 +135,19 @@ class TestResume(FrappeTestCase):
 			rsps.add(responses.GET, f"{BASE}/api/v1/accounts/verify_credentials", json=account)
 			self.assertTrue(api.test_connection(channel.name)["ok"])
 		self.assertEqual(frappe.db.get_value("Social Channel", channel.name, "status"), "Active")
+
+
+class TestChannelActivity(FrappeTestCase):
+	def test_posts_per_day_for_the_chart(self):
+		from site_ingest import social_post
+
+		from social_itsm_app.ingest.store import store_posts
+
+		channel = make_channel()
+		store_posts(channel, "Mastodon", [social_post("act-1"), social_post("act-2")])
+		frappe.db.set_value("Social Post", {"channel": channel, "external_id": "act-2"}, "status", "Converted")
+		activity = api.channel_activity(channel)
+		self.assertEqual(len(activity["labels"]), 14)
+		self.assertEqual(activity["received"][-1], 2)
+		self.assertEqual(activity["ticketed"][-1], 1)
+		self.assertEqual(sum(activity["received"][:-1]), 0)
