@@ -31,3 +31,5 @@ class SocialIdentity(Document):
 def on_doctype_update():
 	# One person on one network is always one identity.
 	frappe.db.add_unique("Social Identity", ("network", "author_id"), constraint_name="unique_network_author")
+	# link_contacts() looks for identities still without a Contact after every stored batch.
+	frappe.db.add_index("Social Identity", ["contact"], index_name="contact_index")
