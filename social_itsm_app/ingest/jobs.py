@@ -86,6 +86,13 @@ def fetch_channel(channel: str, user_requested: bool = False) -> dict:
 		frappe.db.commit()
 		tell_requester(summary, user_requested)
 		return summary
+	except Exception as exc:
+		# A bug or a database error, not the network: nothing is stored, the cursor stays, and the channel
+		# backs off and shows the error instead of being retried every minute unseen.
+		frappe.db.rollback()
+		tell_requester(record_failure(doc, ConnectorError(f"internal error: {short_error(exc, 300)}")), user_requested)
+		frappe.db.commit()
+		raise
 	summary = {
 		"channel": doc.name, "status": "ok", "fetched": len(result.posts), "stored": len(batch.new),
 		"duplicates": batch.duplicates, "linked": len(batch.linked), "has_more": result.has_more,

@@ -159,6 +159,8 @@ class TestFetchJob(FrappeTestCase):
 		frappe.db.rollback()  # what the worker's job wrapper does
 		self.assertEqual(frappe.db.count("Social Post", {"external_id": ("in", ["k-1", "k-2"])}), 0)
 		self.assertEqual(frappe.db.get_value("Social Channel", self.channel.name, "cursor"), '{"min_id":"100"}')
+		# The failure is visible on the channel and backs off rather than retrying every minute.
+		self.assertEqual(frappe.db.get_value("Social Channel", self.channel.name, "status"), "Failing")
 		summary = self.fetch(FakeConnector(FetchResult([social_post("k-1"), social_post("k-2")], '{"min_id":"200"}')))
 		self.assertEqual(summary["stored"], 2)
 		self.assertEqual(frappe.db.count("Social Post", {"external_id": ("in", ["k-1", "k-2"])}), 2)
