@@ -15,8 +15,9 @@ text is at most 4096 UTF-16 code units. Calling ``getUpdates`` with a higher ``o
 updates on Telegram's side, so a fetch reads one page by default (``has_more`` says when to call again): a
 crash before the caller stored a page can then never lose it.
 
-Telegram is private by nature: a bot answers in the chat the message came from, for public and private
-replies alike. Edited messages arrive as new posts with their own id (``<chat>:<message>:e<edit_date>``).
+A public reply goes to the chat the message came from, as a reply to it. A private reply to a message in a
+group goes to the author's own chat with the bot (chat id = user id); Telegram only allows that once the user
+has started the bot, and its 403 "can't initiate conversation" becomes a clear error. Edited messages arrive as new posts with their own id (``<chat>:<message>:e<edit_date>``).
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ WEBHOOK_HINT = (
 	"telegram: getUpdates is refused because a webhook is set for this bot. Delete it (call deleteWebhook, "
 	"https://core.telegram.org/bots/api#deletewebhook) to use polling, or switch this channel to webhook mode."
 )
+PRIVATE_HINT = (
+	"telegram: this person has never opened a chat with the bot, and Telegram lets a bot write privately only "
+	"to people who started it. Answer publicly in the group, or ask them to message the bot first."
+)
 POLLER_HINT = "telegram: another program is polling this bot with getUpdates; only one poller may run per bot"
 
 
@@ -79,7 +84,7 @@ class TelegramConnector(Connector):
 	required_keys = ("bot_token",)
 	secret_keys = ("bot_token", "webhook_secret")
 	public_limit = 4096
-	private_limit = 4096  # a bot always answers in the chat; private or not, it goes there
+	private_limit = 4096
 	measure = "utf16"
 	max_pages = 1  # see the module docstring: a higher offset confirms (deletes) the previous page
 
@@ -125,6 +130,8 @@ class TelegramConnector(Connector):
 			return ChatMigrated(f"telegram: {description}", int(parameters["migrate_to_chat_id"]))
 		if status == 401 or (status == 404 and description == "Not Found"):
 			return AuthError(f"telegram: the bot token was refused ({description}); check or renew it with @BotFather", status=status)
+		if status == 403 and "initiate conversation" in description:
+			return ConnectorError(PRIVATE_HINT, status=403)
 		if status == 403:
 			# "bot was blocked by the user", "bot was kicked from the group": this chat only, not the token.
 			return ConnectorError(f"telegram: the bot may not write to this chat: {description}", status=403)
@@ -172,15 +179,18 @@ class TelegramConnector(Connector):
 		target = ref.get("message_id")
 		if chat_id is None or target is None:
 			chat_id, target = _split_id(post.external_id)
+		# Plain text (no parse_mode): nothing in the reply can be read as markup.
+		body: dict[str, Any] = {"chat_id": chat_id, "text": text}
 		if previous is not None:
 			chat_id, target = _split_id(previous.external_id)
-		# Plain text (no parse_mode): nothing in the reply can be read as markup.
-		body: dict[str, Any] = {
-			"chat_id": chat_id,
-			"text": text,
-			"reply_parameters": {"message_id": int(target), "allow_sending_without_reply": True},
-		}
-		if ref.get("message_thread_id"):
+			body["chat_id"] = chat_id
+		elif private and post.kind != "direct":
+			# Out of the group into the author's own chat with the bot: the group's message is not there to
+			# reply to, so the first part stands alone and later parts reply to it.
+			body["chat_id"], target = int(post.author_id), None
+		if target is not None:
+			body["reply_parameters"] = {"message_id": int(target), "allow_sending_without_reply": True}
+		if ref.get("message_thread_id") and body["chat_id"] == ref.get("chat_id"):
 			body["message_thread_id"] = ref["message_thread_id"]
 		try:
 			message = self._call("POST", "sendMessage", body=body)

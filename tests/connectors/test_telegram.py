@@ -180,13 +180,44 @@ def test_reply_sends_the_documented_payload():
 
 
 @responses.activate
-def test_private_and_public_replies_both_go_to_the_chat():
+def test_public_reply_goes_to_the_group_and_private_reply_to_the_authors_own_chat():
 	responses.add(responses.POST, SEND, json=fx("send_message"))
 	responses.add(responses.POST, SEND, json=fx("send_message"))
 	group = _posts()[1]
+	assert group.kind != "direct"
 	connector().send_reply("public", group)
 	connector().send_reply("private", group, private=True)
-	assert [sent_json(c)["chat_id"] for c in responses.calls] == [-1001234567890, -1001234567890]
+	public, private = (sent_json(c) for c in responses.calls)
+	assert public["chat_id"] == -1001234567890
+	assert public["reply_parameters"]["message_id"] == int(group.external_id.split(":")[1])
+	# The group's message does not exist in the private chat, so there is nothing to reply to there.
+	assert private == {"chat_id": int(group.author_id), "text": "private"}
+
+
+@responses.activate
+def test_private_chain_from_a_group_stays_in_the_private_chat():
+	group = _posts()[1]
+	for index in range(2):
+		answer = fx("send_message")
+		answer["result"]["message_id"] = 70 + index
+		answer["result"]["chat"] = {"id": int(group.author_id), "type": "private"}
+		responses.add(responses.POST, SEND, json=answer)
+	sent = connector().send_reply("word " * 1000, group, private=True)
+	second = sent_json(responses.calls[1])
+	assert second["chat_id"] == int(group.author_id)
+	assert second["reply_parameters"]["message_id"] == 70
+	assert [s.external_id for s in sent] == [f"{group.author_id}:70", f"{group.author_id}:71"]
+
+
+@responses.activate
+def test_private_reply_to_someone_who_never_started_the_bot_says_so():
+	responses.add(responses.POST, SEND, status=403, json={
+		"ok": False, "error_code": 403, "description": "Forbidden: bot can't initiate conversation with a user"})
+	with pytest.raises(ConnectorError) as caught:
+		connector().send_reply("private", _posts()[1], private=True)
+	assert not isinstance(caught.value, AuthError)
+	assert "never opened a chat with the bot" in str(caught.value)
+	assert len(responses.calls) == 1
 
 
 @responses.activate
