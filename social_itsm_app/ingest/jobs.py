@@ -25,6 +25,7 @@ from social_itsm_app.utils import logger, short_error, to_site_datetime
 FETCH_JOB = "social_itsm_app.ingest.jobs.fetch_channel"
 NEEDS_REAUTH = "Needs Re-authentication"
 MAX_DUE_PER_TICK = 2000
+SPAM_MEMORY_SECONDS = 2 * 24 * 3600  # a flood older than two days is no longer the same flood
 
 
 def job_id(channel: str) -> str:
@@ -73,11 +74,13 @@ def fetch_channel(channel: str, user_requested: bool = False) -> dict:
 	try:
 		connector = build_connector(doc)
 		result = connector.fetch(doc.cursor or None)
-		batch = store_posts(doc.name, doc.network, result.posts, SpamGuard())
+		guard = load_spam_guard(doc.name)
+		batch = store_posts(doc.name, doc.network, result.posts, guard)
 		record_success(doc, result, batch)
 		if connector.saved_state:
 			save_state(doc.name, connector.saved_state)
 		frappe.db.commit()
+		save_spam_guard(doc.name, guard)
 	except ConnectorError as exc:
 		frappe.db.rollback()
 		if connector is not None and connector.saved_state:
@@ -102,6 +105,19 @@ def fetch_channel(channel: str, user_requested: bool = False) -> dict:
 	after_store(doc, batch)
 	tell_requester(summary, user_requested)
 	return summary
+
+
+def spam_guard_key(channel: str) -> str:
+	return f"social_itsm_spam_guard::{channel}"
+
+
+def load_spam_guard(channel: str) -> SpamGuard:
+	"""The channel's copy-paste memory from earlier fetches (Redis), so floods spread over polls are caught."""
+	return SpamGuard.load(frappe.cache().get_value(spam_guard_key(channel)))
+
+
+def save_spam_guard(channel: str, guard: SpamGuard) -> None:
+	frappe.cache().set_value(spam_guard_key(channel), guard.dump(), expires_in_sec=SPAM_MEMORY_SECONDS)
 
 
 def tell_requester(summary: dict, user_requested: bool) -> None:

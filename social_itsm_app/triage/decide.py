@@ -6,6 +6,7 @@ import re
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from typing import Any
 
 from social_itsm_app.connectors.base import SocialPost
@@ -37,23 +38,46 @@ class Verdict:
 
 
 class SpamGuard:
-	"""Remembers the last ``window`` post fingerprints to catch copy-paste floods (bounded memory)."""
+	"""Remembers the last ``window`` post fingerprints to catch copy-paste floods (bounded memory).
+
+	Fingerprints are kept as 8-byte digests, so the memory can be saved between fetch jobs (``dump`` and
+	``load``) and a flood spread over many polls is still caught.
+	"""
+
+	DIGEST_SIZE = 8
 
 	def __init__(self, window: int = 5000, repeats: int = 3):
 		self.window = window
 		self.repeats = repeats
-		self._recent: deque[tuple[str, str]] = deque()
-		self._count: Counter[str] = Counter()
+		self._recent: deque[bytes] = deque()
+		self._count: Counter[bytes] = Counter()
 
-	def seen_often(self, fingerprint: str, author: str) -> bool:
-		self._recent.append((fingerprint, author))
-		self._count[fingerprint] += 1
+	def seen_often(self, fingerprint: str) -> bool:
+		digest = blake2b(fingerprint.encode(), digest_size=self.DIGEST_SIZE).digest()
+		self._remember(digest)
+		return self._count[digest] >= self.repeats
+
+	def _remember(self, digest: bytes) -> None:
+		self._recent.append(digest)
+		self._count[digest] += 1
 		if len(self._recent) > self.window:
-			old, _ = self._recent.popleft()
+			old = self._recent.popleft()
 			self._count[old] -= 1
 			if not self._count[old]:
 				del self._count[old]
-		return self._count[fingerprint] >= self.repeats
+
+	def dump(self) -> bytes:
+		return b"".join(self._recent)
+
+	@classmethod
+	def load(cls, data: bytes | None, window: int = 5000, repeats: int = 3) -> SpamGuard:
+		"""A guard that remembers what ``dump`` saved (anything malformed is ignored: it is only a heuristic)."""
+		guard = cls(window, repeats)
+		size = cls.DIGEST_SIZE
+		if isinstance(data, bytes) and len(data) % size == 0:
+			for start in range(max(0, len(data) - window * size), len(data), size):
+				guard._remember(data[start:start + size])
+		return guard
 
 
 def spam_reason(post: SocialPost, folded: str, guard: SpamGuard | None, tags: frozenset[str] = frozenset()) -> str | None:
@@ -70,7 +94,7 @@ def spam_reason(post: SocialPost, folded: str, guard: SpamGuard | None, tags: fr
 		if "://" in fingerprint:
 			fingerprint = URL.sub("", fingerprint)
 		fingerprint = fingerprint.strip()
-		if len(fingerprint) >= 20 and guard.seen_often(fingerprint, post.author_id):
+		if len(fingerprint) >= 20 and guard.seen_often(fingerprint):
 			return "repeated text"
 	return None
 

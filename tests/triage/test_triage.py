@@ -92,6 +92,27 @@ def test_spam_floods_links_and_hashtags():
 	assert triage(post(tags), "c", RuleSet([])).spam_reason == "hashtag stuffing"
 
 
+def test_spam_memory_survives_between_fetch_jobs():
+	flood = "Win a brand new laptop, reply now to claim it"
+	first_job = SpamGuard(window=100)
+	assert triage(post(flood, author="bot1"), "c", RuleSet([]), first_job).action == QUEUE
+	second_job = SpamGuard.load(first_job.dump(), window=100)
+	assert triage(post(flood, author="bot2"), "c", RuleSet([]), second_job).action == QUEUE
+	third_job = SpamGuard.load(second_job.dump(), window=100)
+	assert triage(post(flood, author="bot3"), "c", RuleSet([]), third_job).spam_reason == "repeated text"
+
+
+def test_spam_memory_is_bounded_and_forgiving():
+	guard = SpamGuard(window=3)
+	for text in ("one", "two", "three", "four"):
+		guard.seen_often(text)
+	assert len(guard.dump()) == 3 * SpamGuard.DIGEST_SIZE  # "one" has dropped out of the window
+	smaller = SpamGuard.load(guard.dump(), window=2)
+	assert len(smaller.dump()) == 2 * SpamGuard.DIGEST_SIZE  # the newest are kept
+	for junk in (None, b"", b"abc", "not bytes"):
+		assert SpamGuard.load(junk).dump() == b""
+
+
 def test_spam_heuristics_cannot_trigger_auto_convert():
 	verdict = triage(post("Outage!! giveaway https://x.example https://y.example https://z.example"), "c", RULES)
 	assert verdict.action == SPAM
