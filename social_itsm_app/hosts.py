@@ -21,6 +21,8 @@ class HostProfile:
 	team_field: str | None
 	customer_doctype: str
 	agent_roles: tuple[str, ...]
+	# Helpdesk copies a ticket's first received message into its description; ERPNext's Issue does not.
+	first_message_fills_description: bool
 
 
 HELPDESK = HostProfile(
@@ -33,6 +35,7 @@ HELPDESK = HostProfile(
 	team_field="agent_group",
 	customer_doctype="HD Customer",
 	agent_roles=("Agent", "Agent Manager"),
+	first_message_fills_description=True,
 )
 
 ERPNEXT_SUPPORT = HostProfile(
@@ -45,6 +48,7 @@ ERPNEXT_SUPPORT = HostProfile(
 	team_field=None,
 	customer_doctype="Customer",
 	agent_roles=("Support Team",),
+	first_message_fills_description=False,
 )
 
 PROFILES = {profile.ticket_doctype: profile for profile in (HELPDESK, ERPNEXT_SUPPORT)}

@@ -1,9 +1,9 @@
 """One adapter per host ticket doctype: create a ticket from a post, add a post to a ticket's timeline.
 
 HD Ticket (Frappe Helpdesk) and Issue (ERPNext Support) differ in link names and behaviour; the
-HostProfile carries the names, the adapter the behaviour. Both are created *without* a description
-(Helpdesk would record it as a message from the agent) and get the post as a Received Communication
-from its author, which also fills the description.
+HostProfile carries the names, the adapter the behaviour. Both get the post as a Received Communication
+from its author. An HD Ticket is created *without* a description (Helpdesk would record it as a message from
+the agent, and fills it from that first received message itself); an Issue gets the post as its description.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class TicketAdapter:
 			"social_thread_id": post.thread_id or post.external_id,
 			"social_reply_mode": reply_mode,
 		})
+		if not self.profile.first_message_fills_description:
+			ticket.description = post_html(post.as_dict())
 		self.apply_fields(ticket, fields)
 		ticket.flags.social_itsm = True
 		ticket.insert(ignore_permissions=True)
