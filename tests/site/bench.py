@@ -21,6 +21,8 @@ BENCH = Path(os.environ.get("SOCIAL_ITSM_BENCH", "/opt/frappe-bench"))
 SITE = os.environ.get("SOCIAL_ITSM_TEST_SITE", "social-itsm-test.localhost")
 # A second site with neither Helpdesk nor ERPNext: the app must install there too (fixtures skipped).
 PLAIN_SITE = os.environ.get("SOCIAL_ITSM_PLAIN_SITE", "social-itsm-plain.localhost")
+# A third site with ERPNext instead of Helpdesk, where the bench has ERPNext: tickets become Issues there.
+ERPNEXT_SITE = os.environ.get("SOCIAL_ITSM_ERPNEXT_SITE", "social-itsm-erpnext.localhost")
 DB_ROOT_PASSWORD = os.environ.get("SOCIAL_ITSM_DB_ROOT_PASSWORD", "root")
 APP = "social_itsm_app"
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", "*.pyc", "node_modules")
@@ -134,6 +136,10 @@ def sync_app() -> None:
 		run([python, "-m", "pip", "install", "--quiet", "-e", str(target), "pytest", "responses"], timeout=900)
 
 
+def bench_has_app(app: str) -> bool:
+	return (BENCH / "apps" / app).is_dir() and app in (BENCH / "sites" / "apps.txt").read_text().split()
+
+
 def installed_apps(site: str = SITE) -> list[str]:
 	# `bench list-apps` reads the Installed Applications doc, which lags behind; ask frappe directly.
 	return json.loads(site_bench("execute", "frappe.get_installed_apps", site=site).stdout.strip().splitlines()[-1])
@@ -168,13 +174,13 @@ def quiet_scheduler(site: str) -> None:
 		site_bench("set-config", "pause_scheduler", "1", "--parse", site=site)
 
 
-def run_inner(path: Path, timeout: int = 1800) -> subprocess.CompletedProcess:
-	"""Run one in-site test module with the bench's Python, connected to the test site."""
+def run_inner(path: Path, site: str = SITE, timeout: int = 1800) -> subprocess.CompletedProcess:
+	"""Run one in-site test module with the bench's Python, connected to ``site``."""
 	return subprocess.run(
 		[str(BENCH / "env" / "bin" / "python"), "-m", "pytest", str(path), "-q", "-p", "no:cacheprovider",
 		 "-c", str(path.parent / "pytest.ini"), "-rs"],
 		cwd=BENCH / "sites", capture_output=True, text=True, timeout=timeout,
-		env={**os.environ, "SOCIAL_ITSM_SITE": SITE, "SOCIAL_ITSM_SITES_PATH": str(BENCH / "sites"),
+		env={**os.environ, "SOCIAL_ITSM_SITE": site, "SOCIAL_ITSM_SITES_PATH": str(BENCH / "sites"),
 			"SOCIAL_ITSM_REPO": str(REPO)},
 	)
 

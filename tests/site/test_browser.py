@@ -1,5 +1,7 @@
 """Browser check: headless Chromium logs in to the test site, converts a Social Post and sees the ticket.
 
+It runs on the Helpdesk site (an HD Ticket) and, where the bench has ERPNext, on the ERPNext site (an Issue).
+
 Runs with the site tier when a bench, Debian's Chromium (/usr/bin/chromium) and Python Playwright (test
 extra; it drives the system Chromium, nothing is downloaded) are present; otherwise skipped with the reason.
 """
@@ -49,27 +51,40 @@ print(frappe.db.get_value("Social Post", {"external_id": external_id}))
 """
 
 
-@pytest.fixture(scope="module")
-def post_name():
+HOSTS = {bench.SITE: ("helpdesk", "hd-ticket"), bench.ERPNEXT_SITE: ("erpnext", "issue")}
+
+
+@pytest.fixture(scope="module", params=list(HOSTS), ids=["HD Ticket", "Issue"])
+def site_post(request):
+	site = request.param
+	host_app, _route = HOSTS[site]
 	bench.prepare()
-	if bench.APP not in bench.installed_apps():
-		bench.site_bench("install-app", bench.APP)
-	if "helpdesk" not in bench.installed_apps():
-		pytest.skip("browser check needs Helpdesk on the test site")
-	return bench.run_python(MAKE_POST).strip().splitlines()[-1]
+	if site != bench.SITE:
+		if not bench.bench_has_app(host_app):
+			pytest.skip(f"the bench at {bench.BENCH} has no {host_app} app")
+		bench.ensure_site(site, host_apps=(host_app,))
+		bench.quiet_scheduler(site)
+	if bench.APP not in bench.installed_apps(site):
+		bench.site_bench("install-app", bench.APP, site=site)
+	if host_app not in bench.installed_apps(site):
+		pytest.skip(f"browser check needs {host_app} on {site}")
+	return site, bench.run_python(MAKE_POST, site=site).strip().splitlines()[-1]
 
 
-def test_agent_converts_a_post_and_sees_the_ticket_with_its_social_panel(post_name):
+def test_agent_converts_a_post_and_sees_the_ticket_with_its_social_panel(site_post):
 	from playwright.sync_api import expect, sync_playwright
 
-	SHOTS.mkdir(parents=True, exist_ok=True)
-	base = f"http://{bench.SITE}:{PORT}"
+	site, post_name = site_post
+	route = HOSTS[site][1]
+	shots = SHOTS / route
+	shots.mkdir(parents=True, exist_ok=True)
+	base = f"http://{site}:{PORT}"
 	alerts: list[str] = []
 	with bench.WebServer(PORT), sync_playwright() as playwright:
 		browser = playwright.chromium.launch(
 			executable_path=CHROMIUM,
 			args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-				"--disable-sync", "--no-first-run", f"--host-resolver-rules=MAP {bench.SITE} 127.0.0.1"],
+				"--disable-sync", "--no-first-run", f"--host-resolver-rules=MAP {site} 127.0.0.1"],
 		)
 		try:
 			page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -84,18 +99,18 @@ def test_agent_converts_a_post_and_sees_the_ticket_with_its_social_panel(post_na
 			expect(page.get_by_text("The badge reader at the north door").first).to_be_visible(timeout=60_000)
 			# The hostile part never reaches the page as markup: no image element was created from it.
 			assert page.locator("img[src='x']").count() == 0
-			page.screenshot(path=str(SHOTS / "1-social-post.png"))
+			page.screenshot(path=str(shots / "1-social-post.png"))
 			page.get_by_role("button", name="Convert to Ticket").click()
 			open_ticket = page.get_by_role("button", name="Open ticket")
 			expect(open_ticket).to_be_visible(timeout=30_000)
-			page.screenshot(path=str(SHOTS / "2-converted.png"))
+			page.screenshot(path=str(shots / "2-converted.png"))
 
 			open_ticket.click()
-			page.wait_for_url("**/app/hd-ticket/**", timeout=30_000)
+			page.wait_for_url(f"**/app/{route}/**", timeout=30_000)
 			expect(page.get_by_text("Social conversation")).to_be_visible(timeout=30_000)
 			expect(page.get_by_role("button", name="Reply on Mastodon")).to_be_visible()
-			page.screenshot(path=str(SHOTS / "3-ticket.png"))
+			page.screenshot(path=str(shots / "3-ticket.png"))
 		finally:
 			browser.close()
 	assert alerts == []  # no script from the post ever ran
-	print(f"screenshots in {SHOTS}")
+	print(f"screenshots in {shots}")

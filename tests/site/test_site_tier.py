@@ -1,7 +1,8 @@
 """Tier 2: the app inside a real Frappe site (skipped, with the reason, where no bench is found).
 
 The install cycle runs first (install, migrate twice, uninstall, install again); then every
-``in_site/site_*.py`` module runs with the bench's own Python, connected to the dedicated test site.
+``in_site/site_*.py`` module runs with the bench's own Python, connected to the dedicated Helpdesk test
+site, and again on a site with ERPNext instead (tickets become Issues) where the bench has ERPNext.
 """
 
 from __future__ import annotations
@@ -67,11 +68,35 @@ def test_bench_command_is_registered(site):
 	bench.site_bench("social-itsm", "fetch")  # every enabled channel (none, or failing ones, report and exit 0)
 
 
+@pytest.fixture(scope="module")
+def erpnext_site(site):
+	if not bench.bench_has_app("erpnext"):
+		pytest.skip(f"the Issue (ERPNext) host is not exercised: the bench at {bench.BENCH} has no erpnext app")
+	bench.ensure_site(bench.ERPNEXT_SITE, host_apps=("erpnext",))
+	bench.quiet_scheduler(bench.ERPNEXT_SITE)
+	apps = bench.installed_apps(bench.ERPNEXT_SITE)
+	assert "erpnext" in apps and "helpdesk" not in apps
+	if bench.APP in apps:
+		bench.site_bench("migrate", "--skip-search-index", site=bench.ERPNEXT_SITE)
+	else:
+		bench.site_bench("install-app", bench.APP, site=bench.ERPNEXT_SITE)
+	return bench.ERPNEXT_SITE
+
+
+def run_module(site_name: str, module: Path) -> None:
+	if bench.APP not in bench.installed_apps(site_name):
+		bench.site_bench("install-app", bench.APP, site=site_name)
+	result = bench.run_inner(module, site=site_name)
+	summary = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
+	print(f"{module.name} on {site_name}: {summary}")
+	assert result.returncode == 0, f"{module.name} failed:\n{result.stdout[-8000:]}\n{result.stderr[-3000:]}"
+
+
 @pytest.mark.parametrize("module", IN_SITE, ids=[m.stem for m in IN_SITE])
 def test_in_site(site, module):
-	if bench.APP not in bench.installed_apps():
-		bench.site_bench("install-app", bench.APP)
-	result = bench.run_inner(module)
-	summary = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
-	print(f"{module.name}: {summary}")
-	assert result.returncode == 0, f"{module.name} failed:\n{result.stdout[-8000:]}\n{result.stderr[-3000:]}"
+	run_module(site, module)
+
+
+@pytest.mark.parametrize("module", IN_SITE, ids=[m.stem for m in IN_SITE])
+def test_in_erpnext_site(erpnext_site, module):
+	run_module(erpnext_site, module)

@@ -10,7 +10,7 @@ from unittest.mock import patch
 import frappe
 import responses
 from frappe.tests.utils import FrappeTestCase
-from site_foundation import make_user
+from site_foundation import AGENT_ROLE, make_user
 
 from social_itsm_app import api
 from social_itsm_app.ingest.identities import SYNTHETIC_DOMAIN, ensure_contact, link_contacts
@@ -58,8 +58,7 @@ class TestChannelActions(FrappeTestCase):
 
 	def test_agents_and_strangers_cannot_use_channel_actions(self):
 		channel = make_channel()
-		agent_role = "Agent" if "helpdesk" in frappe.get_installed_apps() else "Support Team"
-		for user in (make_user("api-agent@example.com", (agent_role,)), make_user("api-nobody@example.com")):
+		for user in (make_user("api-agent@example.com", (AGENT_ROLE,)), make_user("api-nobody@example.com")):
 			frappe.set_user(user)
 			try:
 				for method in (api.test_connection, api.fetch_now):
