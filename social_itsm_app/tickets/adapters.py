@@ -27,8 +27,8 @@ class TicketAdapter:
 	def doctype(self) -> str:
 		return self.profile.ticket_doctype
 
-	def create(self, post, email: str, contact: str | None, fields: dict[str, Any], reply_mode: str) -> str:
-		"""Insert the ticket for ``post`` (a Social Post doc) and return its name (a string, always)."""
+	def create(self, post, email: str, contact: str | None, fields: dict[str, Any], reply_mode: str) -> tuple[str, str]:
+		"""Insert the ticket for ``post`` (a Social Post doc); returns its name (a string, always) and subject."""
 		ticket = frappe.new_doc(self.doctype)
 		ticket.update({
 			"subject": ticket_subject(post.text, post.author_handle or post.author_name, post.network),
@@ -44,7 +44,7 @@ class TicketAdapter:
 		self.apply_fields(ticket, fields)
 		ticket.flags.social_itsm = True
 		ticket.insert(ignore_permissions=True)
-		return str(ticket.name)
+		return str(ticket.name), ticket.subject
 
 	def apply_fields(self, ticket, fields: dict[str, Any]) -> None:
 		profile = self.profile
@@ -57,9 +57,10 @@ class TicketAdapter:
 		if fields.get("customer"):
 			ticket.customer = fields["customer"]
 
-	def add_post(self, ticket: str, post, email: str) -> str:
+	def add_post(self, ticket: str, post, email: str, subject: str | None = None) -> str:
 		"""Put ``post`` in the ticket's timeline as a message received from its author."""
-		subject = frappe.db.get_value(self.doctype, ticket, "subject") or ""
+		if subject is None:
+			subject = frappe.db.get_value(self.doctype, ticket, "subject") or ""
 		communication = frappe.get_doc({
 			"doctype": "Communication",
 			"communication_type": "Communication",
@@ -83,14 +84,14 @@ class TicketAdapter:
 
 
 def adapter_for(doctype: str) -> TicketAdapter:
-	if doctype not in PROFILES or not frappe.db.exists("DocType", doctype):
+	if doctype not in PROFILES or PROFILES[doctype].app not in frappe.get_installed_apps():
 		frappe.throw(_("{0} is not available on this site.").format(doctype), title=_("No ticket doctype"))
 	return TicketAdapter(PROFILES[doctype])
 
 
 def configured_adapter() -> TicketAdapter:
 	"""The adapter for the ticket doctype Social ITSM Settings points at (HD Ticket or Issue)."""
-	profile = frappe.get_single("Social ITSM Settings").profile()
+	profile = frappe.get_cached_doc("Social ITSM Settings").profile()
 	if not profile:
 		frappe.throw(
 			_("Install Frappe Helpdesk or ERPNext to turn posts into tickets."), title=_("No ticket doctype")

@@ -37,6 +37,9 @@ def ticket_fields(post, overrides: dict[str, Any] | None = None) -> dict[str, An
 def author_address(post) -> tuple[str, str | None]:
 	"""(email-shaped address, Contact) of the post's author, creating the Contact when missing."""
 	if post.social_identity:
+		known = frappe.db.get_value("Social Identity", post.social_identity, ["contact", "email"], as_dict=True)
+		if known and known.contact and known.email and frappe.db.exists("Contact", known.contact):
+			return known.email, known.contact
 		contact = ensure_contact(post.social_identity)
 		return frappe.db.get_value("Social Identity", post.social_identity, "email"), contact
 	return synthetic_email(post.network, post.author_id or post.name), None
@@ -54,8 +57,8 @@ def convert_post(post_name: str, overrides: dict[str, Any] | None = None) -> dic
 	adapter = configured_adapter()
 	email, contact = author_address(post)
 	reply_mode = (overrides or {}).get("reply_mode") or default_reply_mode(post)
-	ticket = adapter.create(post, email, contact, ticket_fields(post, overrides), reply_mode)
-	adapter.add_post(ticket, post, email)
+	ticket, subject = adapter.create(post, email, contact, ticket_fields(post, overrides), reply_mode)
+	adapter.add_post(ticket, post, email, subject)
 	post.db_set({"status": "Converted", "ticket_doctype": adapter.doctype, "ticket": ticket})
 	attach_thread(adapter, ticket, post, email)
 	acknowledge(post, adapter.doctype, ticket, reply_mode)
