@@ -113,7 +113,8 @@ def spam_guard_key(channel: str) -> str:
 
 def load_spam_guard(channel: str) -> SpamGuard:
 	"""The channel's copy-paste memory from earlier fetches (Redis), so floods spread over polls are caught."""
-	return SpamGuard.load(frappe.cache().get_value(spam_guard_key(channel)))
+	# expires=True: an expiring key must not be memoised in this process (frappe.local.cache), even as None.
+	return SpamGuard.load(frappe.cache().get_value(spam_guard_key(channel), expires=True))
 
 
 def save_spam_guard(channel: str, guard: SpamGuard) -> None:

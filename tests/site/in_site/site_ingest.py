@@ -165,6 +165,16 @@ class TestFetchJob(FrappeTestCase):
 		self.assertEqual(summary["stored"], 2)
 		self.assertEqual(frappe.db.count("Social Post", {"external_id": ("in", ["k-1", "k-2"])}), 2)
 
+	def test_a_copy_paste_flood_spread_over_polls_is_caught(self):
+		frappe.cache().delete_value(jobs.spam_guard_key(self.channel.name))
+		flood = "Win a brand new laptop today, reply to claim it"
+		statuses = []
+		for poll in range(3):  # one copy per poll, each from another account
+			post = social_post(f"f-{poll}", flood, author=f"bot{poll}")
+			self.fetch(FakeConnector(FetchResult([post], f'{{"min_id":"{300 + poll}"}}')))
+			statuses.append(frappe.db.get_value("Social Post", {"channel": self.channel.name, "external_id": post.external_id}, "status"))
+		self.assertEqual(statuses, ["New", "New", "Spam"])
+
 	def test_rate_limit_pauses_until_reset(self):
 		reset = datetime.now(timezone.utc) + timedelta(minutes=15)
 		self.fetch(FakeConnector(error=RateLimited("slow down", reset_at=reset)))
