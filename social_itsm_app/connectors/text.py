@@ -99,8 +99,8 @@ def _simple_html_to_text(markup: str, depth: int = 0) -> str | None:
 		if not index % 2:
 			if "<" in token or ">" in token:
 				return None
-			if dropping is None:
-				(out if label is None else label).append(html.unescape(token))
+			if dropping is None and token:
+				(out if label is None else label).append(html.unescape(token) if "&" in token else token)
 			continue
 		tag = _SIMPLE_TAG.match(token)
 		if not tag:
