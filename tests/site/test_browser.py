@@ -109,6 +109,8 @@ def test_agent_converts_a_post_and_sees_the_ticket_with_its_social_panel(site_po
 			page.wait_for_url(f"**/app/{route}/**", timeout=30_000)
 			expect(page.get_by_text("Social conversation")).to_be_visible(timeout=30_000)
 			expect(page.get_by_role("button", name="Reply on Mastodon")).to_be_visible()
+			page.evaluate("window.scrollTo(0, 0)")  # the panel sits at the top of the form
+			page.wait_for_timeout(300)
 			page.screenshot(path=str(shots / "3-ticket.png"))
 		finally:
 			browser.close()
