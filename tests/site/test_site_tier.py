@@ -45,6 +45,11 @@ def test_install_migrate_twice_uninstall_reinstall(site):
 	assert "social_" not in leftovers, f"custom fields left after uninstall: {leftovers}"
 	tables = bench.site_bench("execute", "frappe.db.get_tables").stdout
 	assert "tabSocial Post" not in tables
+	# Frappe keeps a deleted custom field's column; ours are dropped, so a reinstall brings back no stale links.
+	columns = bench.run_python(
+		'print([c for dt in ("HD Ticket", "Issue") if frappe.db.table_exists(dt) for c in frappe.db.get_table_columns(dt) if c.startswith("social_")])'
+	)
+	assert columns.strip().splitlines()[-1] == "[]", columns
 
 	bench.site_bench("install-app", bench.APP)
 	assert bench.APP in bench.installed_apps()
