@@ -50,8 +50,9 @@ def apply_profile_links(doc: Document, profile: HostProfile | None, value_fields
 		("team_doctype", profile.team_doctype if profile else None),
 	)
 	for (doctype_field, target), value_field in zip(targets, value_fields, strict=True):
-		if doc.get(doctype_field) != target:
-			doc.set(value_field, None)
+		current = doc.get(doctype_field)
+		if target is None or (current and current != target):
+			doc.set(value_field, None)  # no such doctype here, or the host changed: the old value cannot fit
 		doc.set(doctype_field, target)
 
 
