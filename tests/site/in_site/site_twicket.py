@@ -14,6 +14,21 @@ from social_itsm_app.ingest.store import store_posts
 from social_itsm_app.replies import outbound
 
 
+def named(doctype: str, name: str) -> str:
+	"""A record of a Prompt-named doctype (priorities, ticket types): the first existing one (Helpdesk ships
+	them, and its SLA knows only those), else ``name``, created."""
+	existing = frappe.get_all(doctype, pluck="name", order_by="name asc", limit=1)
+	if existing:
+		return existing[0]
+	if not frappe.db.exists(doctype, name):
+		doc = frappe.get_doc({"doctype": doctype, "name": name})
+		for field in doc.meta.fields:
+			if field.reqd and field.fieldtype in ("Int", "Float") and not doc.get(field.fieldname):
+				doc.set(field.fieldname, 1)  # e.g. HD Ticket Priority's integer_value
+		doc.insert(ignore_permissions=True)
+	return name
+
+
 def stored(channel: str, *posts) -> list[str]:
 	store_posts(channel, "Mastodon", list(posts))
 	return [frappe.db.get_value("Social Post", {"channel": channel, "external_id": p.external_id}) for p in posts]
@@ -50,6 +65,20 @@ class TestConvert(FrappeTestCase):
 		self.assertIn("Login is broken since 9am.", messages[0].content)
 		# Ticket names are strings for us, whatever the host uses (int before Helpdesk 1.26, "0042" after).
 		self.assertEqual(frappe.db.get_value("Social Post", post, ["status", "ticket"]), ("Converted", str(ticket.name)))
+
+	def test_the_matched_rule_sets_priority_and_type(self):
+		priority = named(HOST.priority_doctype, "Social Test Urgent")
+		ticket_type = named(HOST.ticket_type_doctype, "Social Test Outage")
+		frappe.get_doc({"doctype": "Social Listening Rule", "rule_name": "Outage priority", "priority": 1,
+			"action": "Queue for Agent", "keywords": "outage",
+			# The form fills the Dynamic Links' doctypes; frappe checks links before any hook runs on insert.
+			"priority_doctype": HOST.priority_doctype, "ticket_priority": priority,
+			"ticket_type_doctype": HOST.ticket_type_doctype, "ticket_type": ticket_type}).insert(ignore_permissions=True)
+		frappe.local.social_itsm_rules = None  # the rule cache of this process
+		(post,) = stored(self.channel, social_post("pr-1", "Big outage on the VPN since 8am"))
+		self.assertEqual(frappe.db.get_value("Social Post", post, "matched_rule"), "Outage priority")
+		ticket = frappe.get_doc(TICKET, api.convert_to_ticket(post)["ticket"])
+		self.assertEqual((ticket.priority, ticket.get(HOST.ticket_type_field)), (priority, ticket_type))
 
 	def test_earlier_posts_of_the_thread_join_the_new_ticket(self):
 		earlier, later = stored(self.channel,
