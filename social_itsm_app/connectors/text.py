@@ -91,26 +91,24 @@ def _simple_html_to_text(markup: str, depth: int = 0) -> str | None:
 	dropped with their content, unknown tags are stripped. Anything surprising returns None, and the
 	caller falls back to the full parser.
 	"""
-	out: list[str] = []
+	tokens = _HTML_TOKEN.split(markup)  # text, tag, text, tag, ..., text
+	if not _plain(tokens[0]):
+		return None
+	out: list[str] = [_unescape(tokens[0])]
 	label: list[str] | None = None  # text of the <a> being read
 	href = ""
 	dropping: str | None = None  # inside <script> & co.: skip everything up to the closing tag
-	for index, token in enumerate(_HTML_TOKEN.split(markup)):
-		if not index % 2:
-			if "<" in token or ">" in token:
-				return None
-			if dropping is None and token:
-				(out if label is None else label).append(html.unescape(token) if "&" in token else token)
-			continue
-		tag = _SIMPLE_TAG.match(token)
-		if not tag:
+	for token, after in zip(tokens[1::2], tokens[2::2]):
+		tag = _TAG_PARTS.get(token, _UNSEEN)
+		if tag is _UNSEEN:
+			tag = _tag_parts(token)
+		if tag is None or not _plain(after):
 			return None
-		closing, name = tag.group(1), tag.group(2).lower()
+		closing, name, attributes = tag
 		if dropping is not None:
 			if closing and name == dropping:
 				dropping = None
-			continue
-		if name in _DROP_TAGS:
+		elif name in _DROP_TAGS:
 			if closing:
 				return None
 			if not token.endswith("/>"):
@@ -121,17 +119,19 @@ def _simple_html_to_text(markup: str, depth: int = 0) -> str | None:
 			if label is not None:
 				return None
 			out.append("\n")
-		elif name != "a":
-			continue  # inline or unknown tags: their text stays, the tag goes
-		elif (label is not None) != bool(closing):
-			return None  # nested or unbalanced links
-		elif closing:
-			out.append(link_text("".join(label), href))
-			label = None
-		else:
-			found = _HREF.search(tag.group(3))
-			href = html.unescape((found.group(1) or found.group(2) or "") if found else "").strip()
-			label = []
+		elif name == "a":
+			if (label is not None) != closing:
+				return None  # nested or unbalanced links
+			if closing:
+				out.append(link_text("".join(label), href))
+				label = None
+			else:
+				found = _HREF.search(attributes)
+				href = html.unescape((found.group(1) or found.group(2) or "") if found else "").strip()
+				label = []
+		# other inline or unknown tags: their text stays, the tag goes
+		if after and dropping is None:
+			(out if label is None else label).append(_unescape(after))
 	if label is not None or dropping is not None:
 		return None
 	text = tidy("".join(out))
@@ -139,6 +139,30 @@ def _simple_html_to_text(markup: str, depth: int = 0) -> str | None:
 		# Entities spelled markup (&lt;script&gt;): that markup is stripped too, so no tag ever survives.
 		return _simple_html_to_text(text, depth + 1) if depth < 3 else None
 	return text
+
+
+def _plain(text: str) -> bool:
+	return "<" not in text and ">" not in text
+
+
+def _unescape(text: str) -> str:
+	return html.unescape(text) if "&" in text else text
+
+
+_UNSEEN = object()
+# Networks repeat the same few tags (<p>, </span>, <span class="invisible">) in every post: parse each once.
+_TAG_PARTS: dict[str, tuple[bool, str, str] | None] = {}
+_TAG_PARTS_MAX = 4096
+
+
+def _tag_parts(token: str) -> tuple[bool, str, str] | None:
+	"""(closing, lower-case name, attributes) of a well-formed tag, else None; remembered per token."""
+	found = _SIMPLE_TAG.match(token)
+	parts = (bool(found.group(1)), found.group(2).lower(), found.group(3)) if found else None
+	if len(_TAG_PARTS) >= _TAG_PARTS_MAX:
+		_TAG_PARTS.clear()  # bounded: hostile input cannot grow it without limit
+	_TAG_PARTS[token] = parts
+	return parts
 
 
 def _link_text(link: Tag) -> str:
