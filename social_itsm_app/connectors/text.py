@@ -98,7 +98,7 @@ def _simple_html_to_text(markup: str, depth: int = 0) -> str | None:
 	label: list[str] | None = None  # text of the <a> being read
 	href = ""
 	dropping: str | None = None  # inside <script> & co.: skip everything up to the closing tag
-	for token, after in zip(tokens[1::2], tokens[2::2]):
+	for token, after in zip(tokens[1::2], tokens[2::2], strict=True):  # split with one group: odd length
 		tag = _TAG_PARTS.get(token, _UNSEEN)
 		if tag is _UNSEEN:
 			tag = _tag_parts(token)
