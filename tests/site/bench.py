@@ -203,25 +203,37 @@ def run_python(code: str, site: str = SITE, timeout: int = 300) -> str:
 
 
 class WebServer:
-	"""`bench serve` on a free local port for the duration of a browser test."""
+	"""`bench serve` on a free local port (and Frappe's socket.io server, when not running) for a browser test.
+
+	DEV_SERVER=1 makes the desk connect to socket.io on ``socketio_port`` (9000) instead of the web port, as
+	under `bench start`; without it realtime events (live list refresh) never reach the browser.
+	"""
 
 	def __init__(self, port: int = 8123):
 		self.port = port
-		self.process: subprocess.Popen | None = None
+		self.processes: list[subprocess.Popen] = []
+
+	def _start(self, args: list[str]) -> None:
+		self.processes.append(subprocess.Popen(
+			args, cwd=BENCH, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+			env={**os.environ, "DEV_SERVER": "1"},
+		))
 
 	def __enter__(self) -> WebServer:
 		if _port_open("127.0.0.1", self.port):
 			raise RuntimeError(f"port {self.port} is taken; set SOCIAL_ITSM_WEB_PORT")
-		self.process = subprocess.Popen(
-			[bench_cmd(), "serve", "--port", str(self.port), "--noreload", "--nothreading"],
-			cwd=BENCH, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-		)
+		self._start([bench_cmd(), "serve", "--port", str(self.port), "--noreload"])
+		socketio_port = int(common_config().get("socketio_port") or 9000)
+		if not _port_open("127.0.0.1", socketio_port) and shutil.which("node"):
+			self._start(["node", str(BENCH / "apps" / "frappe" / "socketio.js")])
+			_wait_for("127.0.0.1", socketio_port, 30)
 		if not _wait_for("127.0.0.1", self.port, 60):
 			self.__exit__()
 			raise RuntimeError("bench serve did not start")
 		return self
 
 	def __exit__(self, *exc) -> None:
-		if self.process and self.process.poll() is None:
-			os.killpg(self.process.pid, 15)
-			self.process.wait(timeout=30)
+		for process in self.processes:
+			if process.poll() is None:
+				os.killpg(process.pid, 15)
+				process.wait(timeout=30)

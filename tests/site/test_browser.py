@@ -71,6 +71,22 @@ def site_post(request):
 	return site, bench.run_python(MAKE_POST, site=site).strip().splitlines()[-1]
 
 
+def launch(playwright, site: str):
+	return playwright.chromium.launch(
+		executable_path=CHROMIUM,
+		args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+			"--disable-sync", "--no-first-run", f"--host-resolver-rules=MAP {site} 127.0.0.1"],
+	)
+
+
+def log_in(page, base: str) -> None:
+	page.goto(f"{base}/login")
+	page.fill("#login_email", "Administrator")
+	page.fill("#login_password", "admin")
+	page.click(".btn-login")
+	page.wait_for_url("**/app**", timeout=60_000)
+
+
 def test_agent_converts_a_post_and_sees_the_ticket_with_its_social_panel(site_post):
 	from playwright.sync_api import expect, sync_playwright
 
@@ -81,19 +97,11 @@ def test_agent_converts_a_post_and_sees_the_ticket_with_its_social_panel(site_po
 	base = f"http://{site}:{PORT}"
 	alerts: list[str] = []
 	with bench.WebServer(PORT), sync_playwright() as playwright:
-		browser = playwright.chromium.launch(
-			executable_path=CHROMIUM,
-			args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-				"--disable-sync", "--no-first-run", f"--host-resolver-rules=MAP {site} 127.0.0.1"],
-		)
+		browser = launch(playwright, site)
 		try:
 			page = browser.new_page(viewport={"width": 1400, "height": 900})
 			page.on("dialog", lambda dialog: (alerts.append(f"{dialog.message} on {page.url}"), dialog.dismiss()))
-			page.goto(f"{base}/login")
-			page.fill("#login_email", "Administrator")
-			page.fill("#login_password", "admin")
-			page.click(".btn-login")
-			page.wait_for_url("**/app**", timeout=60_000)
+			log_in(page, base)
 
 			page.goto(f"{base}/app/social-post/{post_name}")
 			expect(page.get_by_text("The badge reader at the north door").first).to_be_visible(timeout=60_000)
@@ -116,3 +124,43 @@ def test_agent_converts_a_post_and_sees_the_ticket_with_its_social_panel(site_po
 			browser.close()
 	assert alerts == []  # no script from the post ever ran
 	print(f"screenshots in {shots}")
+
+
+FETCH_ONE = """
+from datetime import datetime, timezone
+from social_itsm_app.connectors import SocialPost
+from social_itsm_app.ingest.jobs import after_store
+from social_itsm_app.ingest.store import store_posts
+if not frappe.db.exists("Social Channel", "Live Mastodon"):
+    frappe.get_doc({"doctype": "Social Channel", "channel_name": "Live Mastodon", "network": "Mastodon",
+        "base_url": "https://mastodon.example", "access_token": "x", "enabled": 0}).insert()
+marker = "Live check " + frappe.generate_hash(length=8)
+batch = store_posts("Live Mastodon", "Mastodon", [SocialPost(network="mastodon", external_id=marker, text=marker,
+    author_id="l-1", author_handle="lia", author_name="Lia", created_at=datetime.now(timezone.utc),
+    url="https://mastodon.example/@lia/1", kind="mention")])
+frappe.db.commit()
+after_store(frappe.get_doc("Social Channel", "Live Mastodon"), batch)  # what the fetch job does after storing
+print(marker)
+"""
+
+
+def test_the_post_list_shows_new_posts_without_a_reload(site_post):
+	"""A fetch job's new post appears in an open Social Post list through Frappe's realtime list_update."""
+	from playwright.sync_api import expect, sync_playwright
+
+	site, _post = site_post
+	if site != bench.SITE:
+		pytest.skip("the list is the same on every host; checked on the Helpdesk site")
+	base = f"http://{site}:{PORT}"
+	with bench.WebServer(PORT), sync_playwright() as playwright:
+		browser = launch(playwright, site)
+		try:
+			page = browser.new_page(viewport={"width": 1400, "height": 900})
+			log_in(page, base)
+			page.goto(f"{base}/app/social-post")
+			page.wait_for_function("frappe.realtime.socket && frappe.realtime.socket.connected", timeout=30_000)
+			marker = bench.run_python(FETCH_ONE, site=site).strip().splitlines()[-1]
+			expect(page.get_by_text(marker).first).to_be_visible(timeout=30_000)  # no reload in between
+			page.screenshot(path=str(SHOTS / "live-list.png"))
+		finally:
+			browser.close()
