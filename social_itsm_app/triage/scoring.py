@@ -52,7 +52,7 @@ URGENT_PHRASES = {
 	"is down": 0.3, "went down": 0.3, "not working": 0.55, "doesn't work": 0.5, "does not work": 0.5,
 	"stopped working": 0.6, "can't log in": 0.55, "cannot log in": 0.55, "can't login": 0.55, "cant login": 0.55,
 	"unable to": 0.4, "can't access": 0.5, "cannot access": 0.5, "data loss": 0.8, "lost my data": 0.8,
-	"timed out": 0.4, "all users": 0.4,
+	"timed out": 0.4, "all users": 0.4, "on fire": 0.6, "caught fire": 0.7,
 }
 _URGENCY_NEGATORS = frozenset("not no isn't isnt wasn't wasnt never without".split())
 

@@ -142,6 +142,7 @@ def test_urgency_orders_real_posts():
 	sarcasm = urgency("Oh great, another outage. Just what I needed.")
 	assert outage > 0.8 and plain < 0.1
 	assert negated < 0.3 < sarcasm
+	assert urgency("The printer on floor 3 is on fire") > 0.5 > urgency("Fire up the new dashboard, it rocks")
 
 
 def test_thread_resolution():
