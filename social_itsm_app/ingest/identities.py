@@ -72,10 +72,18 @@ def resolve_identities(network: str, posts: Iterable[SocialPost]) -> dict[str, s
 
 def ensure_contact(identity_name: str) -> str:
 	"""The identity's Contact, created with its synthetic, never-mailed address when missing."""
-	identity = frappe.get_doc("Social Identity", identity_name)
-	if identity.contact and frappe.db.exists("Contact", identity.contact):
-		return identity.contact
+	return contact_and_email(identity_name)[0]
+
+
+def contact_and_email(identity_name: str) -> tuple[str, str]:
+	"""(Contact, email-shaped address) of an identity; an existing Contact costs two small queries."""
+	identity = frappe.db.get_value(
+		"Social Identity", identity_name,
+		["contact", "email", "network", "author_id", "handle", "display_name"], as_dict=True,
+	)
 	email = identity.email or synthetic_email(identity.network, identity.author_id)
+	if identity.contact and frappe.db.exists("Contact", identity.contact):
+		return identity.contact, email
 	contact_name = frappe.db.get_value("Contact Email", {"email_id": email}, "parent")
 	if not contact_name:
 		contact = frappe.get_doc({
@@ -90,8 +98,8 @@ def ensure_contact(identity_name: str) -> str:
 		frappe.get_doc({"doctype": "Email Unsubscribe", "email": email, "global_unsubscribe": 1}).insert(
 			ignore_permissions=True
 		)
-	identity.db_set({"contact": contact_name, "email": email}, update_modified=False)
-	return contact_name
+	frappe.db.set_value("Social Identity", identity_name, {"contact": contact_name, "email": email}, update_modified=False)
+	return contact_name, email
 
 
 def link_contacts(limit: int = 500) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 import frappe
 from frappe import _
 
-from social_itsm_app.ingest.identities import ensure_contact, synthetic_email
+from social_itsm_app.ingest.identities import contact_and_email, synthetic_email
 from social_itsm_app.replies.outbound import queue_reply
 from social_itsm_app.tickets.adapters import TicketAdapter, adapter_for, configured_adapter
 from social_itsm_app.tickets.content import render_template
@@ -37,11 +37,8 @@ def ticket_fields(post, overrides: dict[str, Any] | None = None) -> dict[str, An
 def author_address(post) -> tuple[str, str | None]:
 	"""(email-shaped address, Contact) of the post's author, creating the Contact when missing."""
 	if post.social_identity:
-		known = frappe.db.get_value("Social Identity", post.social_identity, ["contact", "email"], as_dict=True)
-		if known and known.contact and known.email and frappe.db.exists("Contact", known.contact):
-			return known.email, known.contact
-		contact = ensure_contact(post.social_identity)
-		return frappe.db.get_value("Social Identity", post.social_identity, "email"), contact
+		contact, email = contact_and_email(post.social_identity)
+		return email, contact
 	return synthetic_email(post.network, post.author_id or post.name), None
 
 
