@@ -185,6 +185,9 @@ class TelegramConnector(Connector):
 			chat_id, target = _split_id(previous.external_id)
 			body["chat_id"] = chat_id
 		elif private and post.kind != "direct":
+			if str(post.author_id).startswith("-"):
+				# Written as a channel or group (sender_chat): there is no person to write to privately.
+				raise ConnectorError("telegram: this message was posted as a channel or group; answer publicly")
 			# Out of the group into the author's own chat with the bot: the group's message is not there to
 			# reply to, so the first part stands alone and later parts reply to it.
 			body["chat_id"], target = int(post.author_id), None

@@ -210,6 +210,15 @@ def test_private_chain_from_a_group_stays_in_the_private_chat():
 
 
 @responses.activate
+def test_private_reply_to_a_post_made_as_a_channel_is_refused_before_sending():
+	group = _posts()[1]
+	group.author_id = str(group.reply_ref["chat_id"])  # sender_chat: the group or channel itself wrote it
+	with pytest.raises(ConnectorError, match="answer publicly"):
+		connector().send_reply("private", group, private=True)
+	assert len(responses.calls) == 0
+
+
+@responses.activate
 def test_private_reply_to_someone_who_never_started_the_bot_says_so():
 	responses.add(responses.POST, SEND, status=403, json={
 		"ok": False, "error_code": 403, "description": "Forbidden: bot can't initiate conversation with a user"})
