@@ -43,22 +43,19 @@ def before_uninstall() -> None:
 		for name in frappe.get_all("HD Form Script", filters={"name": ("like", "Social ITSM%")}, pluck="name"):
 			frappe.delete_doc("HD Form Script", name, ignore_permissions=True, force=True)
 	fields = frappe.get_all("Custom Field", filters={"module": MODULE, "dt": ("in", list(PROFILES))},
-		fields=["name", "dt", "fieldname", "fieldtype"])
+		fields=["name", "dt", "fieldname"])
 	for field in fields:
 		frappe.delete_doc("Custom Field", field.name, ignore_permissions=True, force=True)
-	drop_columns([(f.dt, f.fieldname) for f in fields if f.fieldtype not in NO_VALUE_TYPES])
+	drop_columns([(f.dt, f.fieldname) for f in fields])
 	for dt in PROFILES:
 		if frappe.db.exists("DocType", dt):
 			frappe.clear_cache(doctype=dt)
 
 
-NO_VALUE_TYPES = ("Section Break", "Column Break", "Tab Break", "HTML", "Heading", "Button")
-
-
 def drop_columns(columns: list[tuple[str, str]]) -> None:
 	"""Frappe keeps a deleted Custom Field's column and its values. Ours point at Social Posts that are
 	dropped with the app, so they go too: a reinstall must not bring back links to posts that no longer
-	exist (the host could no longer save those tickets)."""
+	exist (the host could no longer save those tickets). Breaks and other fields without a column are skipped."""
 	for doctype, fieldname in columns:
 		if frappe.db.table_exists(doctype) and frappe.db.has_column(doctype, fieldname):
 			frappe.db.sql_ddl(f"alter table `tab{doctype}` drop column `{fieldname}`")
