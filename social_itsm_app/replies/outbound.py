@@ -9,8 +9,6 @@ it is accepted, so a retry continues a half-sent chain instead of repeating it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
-
 import frappe
 from frappe import _
 from frappe.utils import get_datetime, now_datetime
@@ -114,11 +112,11 @@ def send_reply(reply: str) -> str:
 	doc.db_set({"status": state.SENDING, "attempts": attempts, "last_error": None})
 	frappe.db.commit()  # the intent is on record before anything reaches the network
 
-	sent_parts = [SentReply(**part) for part in json.loads(doc.sent_parts or "[]")]
+	sent_parts = [SentReply(row.external_id, row.url or "") for row in doc.parts]
 
 	def record(part: SentReply) -> None:
 		sent_parts.append(part)
-		doc.db_set("sent_parts", json.dumps([asdict(p) for p in sent_parts]))
+		record_part(doc, part, len(sent_parts))
 		frappe.db.commit()
 
 	connector = None
@@ -157,6 +155,23 @@ def send_reply(reply: str) -> str:
 	frappe.publish_realtime("social_itsm_reply_update", {"reply": doc.name, "status": doc.status},
 		doctype=doc.ticket_doctype, docname=doc.ticket)
 	return doc.status
+
+
+def record_part(doc, part: SentReply, idx: int) -> None:
+	"""Keep one accepted part: a retry resumes after it, and a customer answering it joins the ticket."""
+	frappe.get_doc({
+		"doctype": "Social Reply Part",
+		"parent": doc.name,
+		"parenttype": "Social Reply",
+		"parentfield": "parts",
+		"idx": idx,
+		"external_id": part.external_id[:255],
+		"url": safe_link(part.url),
+	}).db_insert()
+
+
+def safe_link(url: str | None) -> str:
+	return url[:1000] if url and url.startswith(("https://", "http://")) else ""
 
 
 def social_post_from_doc(post) -> SocialPost:

@@ -19,7 +19,7 @@ from tests.static.appfiles import (
 
 EXPECTED = {
 	"Social ITSM Settings", "Social Channel", "Social Listening Rule", "Social Listening Rule Channel",
-	"Social Post", "Social Reply", "Social Identity",
+	"Social Post", "Social Reply", "Social Reply Part", "Social Identity",
 }
 NAMES = sorted(EXPECTED)
 

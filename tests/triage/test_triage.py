@@ -167,3 +167,22 @@ def test_next_fetch_backs_off_and_respects_pauses():
 	assert next_fetch_at(T0, 10, consecutive_failures=50) == T0 + timedelta(hours=6)
 	assert next_fetch_at(T0, 5, paused_until=T0 + timedelta(hours=1)) == T0 + timedelta(hours=1)
 	assert next_fetch_at(T0, 0) == T0 + timedelta(minutes=1)
+
+
+def test_a_reply_to_our_reply_joins_the_ticket_and_the_thread_root():
+	"""Mastodon gives only the parent: the customer's answer to our reply r-1 (thread "r-1" as Mastodon
+	reports it) joins the ticket of the post we answered and takes that post's thread root."""
+	from social_itsm_app.triage.threads import ThreadIndex
+
+	index = ThreadIndex()
+	index.add("r-1", "root-1", ("HD Ticket", "7"))  # a part of our reply, answering a post of thread root-1
+	answer = post("still down for me", external_id="c-1", thread_id="r-1", in_reply_to_id="r-1")
+	assert index.ticket_for(answer) == ("HD Ticket", "7")
+	assert answer.thread_id == "root-1"
+	index.add(answer.external_id, answer.thread_id, ("HD Ticket", "7"))
+	deeper = post("and now?", external_id="c-2", thread_id="c-1", in_reply_to_id="c-1")
+	assert index.ticket_for(deeper) == ("HD Ticket", "7")
+	assert deeper.thread_id == "root-1"
+	stranger = post("unrelated", external_id="s-1", thread_id="s-1")
+	assert index.ticket_for(stranger) is None
+	assert stranger.thread_id == "s-1"

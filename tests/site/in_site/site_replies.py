@@ -93,9 +93,28 @@ class TestReplyPath(ReplyCase):
 			self.assertIn("mia%40mastodon.example", body["status"])
 			self.assertTrue(request.headers["Idempotency-Key"].startswith(reply.name))
 		reply.reload()
-		self.assertEqual(json.loads(reply.sent_parts)[0]["external_id"], "900001")
+		self.assertEqual([part.external_id for part in reply.parts], ["900001"])
 		self.assertTrue(reply.url.endswith("/900001"))
 		self.assertIn("900001", sent_note(self.ticket))
+
+	def test_a_customer_answering_any_part_of_our_reply_lands_on_the_ticket(self):
+		"""Mastodon reports only the parent: "still down" answering part 2 of our chain, and an answer to that
+		answer, join the ticket and the thread of the post we answered, instead of arriving as New posts."""
+		reply = outbound.queue_reply(TICKET, self.ticket, "Restarted the spooler. " * 40)  # > 500 chars: a chain
+		frappe.db.commit()
+		with responses.RequestsMock() as rsps:
+			rsps.add(responses.POST, STATUSES, json=created_status("910001"))
+			rsps.add(responses.POST, STATUSES, json=created_status("910002"))
+			self.assertEqual(outbound.send_reply(reply), "Sent")
+		self.assertEqual([p.external_id for p in frappe.get_doc("Social Reply", reply).parts], ["910001", "910002"])
+		answer = social_post("c-1", "still down for me", author="mia", thread_id="910002", in_reply_to_id="910002")
+		deeper = social_post("c-2", "and the scanner too", author="mia", thread_id="c-1", in_reply_to_id="c-1")
+		store_posts(CHANNEL, "Mastodon", [answer])
+		store_posts(CHANNEL, "Mastodon", [deeper])  # a later fetch: its parent is a stored, linked post
+		for external_id in ("c-1", "c-2"):
+			stored = frappe.db.get_value("Social Post", {"channel": CHANNEL, "external_id": external_id},
+				["status", "ticket", "thread_id"], as_dict=True)
+			self.assertEqual((stored.status, stored.ticket, stored.thread_id), ("Linked", self.ticket, "r-1"))
 
 	def test_a_500_fails_the_reply_then_the_retry_sends_it_once(self):
 		reply = outbound.queue_reply(TICKET, self.ticket, "Fixed, sorry for the trouble.")

@@ -13,6 +13,7 @@ class SocialReply(Document):
 
 	if TYPE_CHECKING:
 		from frappe.types import DF
+		from social_itsm_app.social_itsm.doctype.social_reply_part.social_reply_part import SocialReplyPart
 
 		attempts: DF.Int
 		channel: DF.Link | None
@@ -22,7 +23,7 @@ class SocialReply(Document):
 		reply_mode: DF.Literal["Public", "Private"]
 		sent_at: DF.Datetime | None
 		sent_by: DF.Link | None
-		sent_parts: DF.JSON | None
+		parts: DF.Table[SocialReplyPart]
 		social_post: DF.Link
 		status: DF.Literal["Queued", "Sending", "Sent", "Failed"]
 		text: DF.LongText
