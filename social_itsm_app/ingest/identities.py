@@ -76,30 +76,55 @@ def ensure_contact(identity_name: str) -> str:
 
 
 def contact_and_email(identity_name: str) -> tuple[str, str]:
-	"""(Contact, email-shaped address) of an identity; an existing Contact costs two small queries."""
+	"""(Contact, email-shaped address) of an identity; an existing Contact costs two small queries.
+
+	Safe when two workers ask at once (the contact-linking job and a conversion): the identity row is read
+	with a lock, so the second worker waits for the first to commit and then sees the Contact it linked (a
+	plain read would see this transaction's older snapshot and insert the same Contact again). Inserts that
+	still collide with a parallel one (a Contact made elsewhere) take the record that won.
+	"""
 	identity = frappe.db.get_value(
 		"Social Identity", identity_name,
-		["contact", "email", "network", "author_id", "handle", "display_name"], as_dict=True,
+		["contact", "email", "network", "author_id", "handle", "display_name"], as_dict=True, for_update=True,
 	)
 	email = identity.email or synthetic_email(identity.network, identity.author_id)
-	if identity.contact and frappe.db.exists("Contact", identity.contact):
+	if identity.contact and frappe.db.get_value("Contact", identity.contact, "name", for_update=True):
 		return identity.contact, email
 	contact_name = frappe.db.get_value("Contact Email", {"email_id": email}, "parent")
 	if not contact_name:
-		contact = frappe.get_doc({
-			"doctype": "Contact",
-			"first_name": (identity.display_name or identity.handle or identity.author_id)[:100],
-			"last_name": f"({identity.network} @{identity.handle})" if identity.handle else f"({identity.network})",
-			"email_ids": [{"email_id": email, "is_primary": 1}],
-		})
-		contact.insert(ignore_permissions=True)
-		contact_name = contact.name
+		contact_name = insert_once(
+			{
+				"doctype": "Contact",
+				"first_name": (identity.display_name or identity.handle or identity.author_id)[:100],
+				"last_name": f"({identity.network} @{identity.handle})" if identity.handle else f"({identity.network})",
+				"email_ids": [{"email_id": email, "is_primary": 1}],
+			},
+			lambda: frappe.db.get_value("Contact Email", {"email_id": email}, "parent", for_update=True),
+		)
 	if not frappe.db.exists("Email Unsubscribe", {"email": email, "global_unsubscribe": 1}):
-		frappe.get_doc({"doctype": "Email Unsubscribe", "email": email, "global_unsubscribe": 1}).insert(
-			ignore_permissions=True
+		insert_once(
+			{"doctype": "Email Unsubscribe", "email": email, "global_unsubscribe": 1},
+			lambda: frappe.db.get_value("Email Unsubscribe", {"email": email, "global_unsubscribe": 1}, "name", for_update=True),
 		)
 	frappe.db.set_value("Social Identity", identity_name, {"contact": contact_name, "email": email}, update_modified=False)
 	return contact_name, email
+
+
+def insert_once(values: dict, find_existing) -> str:
+	"""Insert ``values``; when a parallel worker inserted the same record first, return theirs instead.
+
+	``find_existing`` must be a locking read: the other worker's row is newer than this transaction's snapshot.
+	"""
+	savepoint = "social_itsm_insert_once"
+	frappe.db.savepoint(savepoint)
+	try:
+		return frappe.get_doc(values).insert(ignore_permissions=True).name
+	except frappe.DuplicateEntryError:
+		frappe.db.rollback(save_point=savepoint)
+		existing = find_existing()
+		if not existing:
+			raise
+		return existing
 
 
 def link_contacts(limit: int = 500) -> int:
