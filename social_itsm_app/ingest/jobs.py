@@ -72,10 +72,12 @@ def fetch_channel(channel: str, user_requested: bool = False) -> dict:
 	started = time.monotonic()
 	connector = None
 	try:
+		# The first fetch marks when the channel started listening: what was written before is backlog.
+		doc.listening_since = doc.listening_since or now_datetime()
 		connector = build_connector(doc)
 		result = connector.fetch(doc.cursor or None)
 		guard = load_spam_guard(doc.name)
-		batch = store_posts(doc.name, doc.network, result.posts, guard)
+		batch = store_posts(doc.name, doc.network, result.posts, guard, doc.listening_since)
 		record_success(doc, result, batch)
 		if connector.saved_state:
 			save_state(doc.name, connector.saved_state)
@@ -98,7 +100,7 @@ def fetch_channel(channel: str, user_requested: bool = False) -> dict:
 		raise
 	summary = {
 		"channel": doc.name, "status": "ok", "fetched": len(result.posts), "stored": len(batch.new),
-		"duplicates": batch.duplicates, "linked": len(batch.linked), "has_more": result.has_more,
+		"duplicates": batch.duplicates, "linked": len(batch.linked), "backlog": batch.backlog, "has_more": result.has_more,
 		"duration_ms": round((time.monotonic() - started) * 1000),
 	}
 	logger().info(summary)
@@ -141,6 +143,8 @@ def record_success(doc, result: FetchResult, batch: StoredBatch) -> None:
 			"paused_until": None,
 			"status": "Active",
 			"posts_fetched": (doc.posts_fetched or 0) + len(batch.new),
+			"listening_since": doc.listening_since,
+			"backlog_posts": (doc.backlog_posts or 0) + batch.backlog,
 			"next_fetch_at": next_fetch_at(now, doc.poll_interval, has_more=result.has_more),
 		},
 		update_modified=False,

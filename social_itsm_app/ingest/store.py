@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import frappe
 from frappe.utils import now_datetime
@@ -18,10 +19,11 @@ from social_itsm_app.connectors import SocialPost
 from social_itsm_app.connectors.text import clean_text, first_line
 from social_itsm_app.ingest.identities import resolve_identities
 from social_itsm_app.triage import RuleSet, triage
+from social_itsm_app.triage.backlog import is_backlog
 from social_itsm_app.triage.decide import SpamGuard
 from social_itsm_app.triage.rules import CONVERT
 from social_itsm_app.triage.scoring import mood_label, urgency_label
-from social_itsm_app.triage.threads import lookup_keys, ticket_for
+from social_itsm_app.triage.threads import ThreadIndex, lookup_keys
 from social_itsm_app.utils import to_site_datetime
 
 POST_FIELDS = [
@@ -29,7 +31,8 @@ POST_FIELDS = [
 	"title", "channel", "network", "external_id", "url", "kind", "status", "posted_at",
 	"author_name", "author_handle", "author_id", "social_identity",
 	"text", "language", "thread_id", "in_reply_to_id",
-	"sentiment", "mood", "urgency", "urgency_level", "matched_rule", "ticket_doctype", "ticket", "raw", "reply_ref",
+	"sentiment", "mood", "urgency", "urgency_level", "matched_rule", "is_backlog", "ticket_doctype", "ticket", "raw",
+	"reply_ref",
 ]
 MAX_RAW = 60_000  # bytes of the original payload kept for audit
 
@@ -40,6 +43,7 @@ class StoredBatch:
 	duplicates: int = 0
 	linked: list[str] = field(default_factory=list)  # posts attached to an existing ticket
 	to_convert: list[str] = field(default_factory=list)  # posts an auto-convert rule chose
+	backlog: int = 0  # posts too old for rules to act on (they wait for an agent)
 
 
 def load_rules() -> RuleSet:
@@ -69,12 +73,17 @@ def existing_ids(channel: str, external_ids: Sequence[str]) -> set[str]:
 	)
 
 
-def thread_tickets(channel: str, posts: Sequence[SocialPost]) -> tuple[dict, dict]:
-	"""Tickets already holding the batch's threads or parents: (by thread id, by post external id)."""
+def thread_tickets(channel: str, posts: Sequence[SocialPost]) -> ThreadIndex:
+	"""Tickets already holding the batch's threads or parents, and the thread roots of those parents.
+
+	Parents are our stored posts and every part of the replies we sent: a customer answering the agent's
+	answer (any part of a chain) joins that answer's ticket. Two queries for the whole batch.
+	"""
 	threads, parents = lookup_keys(posts)
 	keys = list(threads | parents)
+	index = ThreadIndex()
 	if not keys:
-		return {}, {}
+		return index
 	post = frappe.qb.DocType("Social Post")
 	rows = (
 		frappe.qb.from_(post)
@@ -83,17 +92,35 @@ def thread_tickets(channel: str, posts: Sequence[SocialPost]) -> tuple[dict, dic
 		.where(post.thread_id.isin(keys) | post.external_id.isin(keys))
 		.run(as_dict=True)
 	)
-	by_thread, by_post = {}, {}
+	part, reply = frappe.qb.DocType("Social Reply Part"), frappe.qb.DocType("Social Reply")
+	answered = frappe.qb.DocType("Social Post")
+	rows += (
+		frappe.qb.from_(part)
+		.join(reply).on(reply.name == part.parent)
+		.join(answered).on(answered.name == reply.social_post)
+		.select(part.external_id, answered.thread_id, answered.external_id.as_("answered_id"), reply.ticket_doctype, reply.ticket)
+		.where((part.parenttype == "Social Reply") & part.external_id.isin(keys) & (reply.channel == channel))
+		.where(reply.ticket.isnotnull() & (reply.ticket != ""))
+		.run(as_dict=True)
+	)
 	for row in rows:
-		ticket = (row.ticket_doctype, row.ticket)
-		if row.thread_id:
-			by_thread.setdefault(row.thread_id, ticket)
-		by_post[row.external_id] = ticket
-	return by_thread, by_post
+		# A reply part's thread is the one of the post it answered; that post may be its own root.
+		index.add(row.external_id, row.thread_id or row.get("answered_id"), (row.ticket_doctype, row.ticket))
+	return index
 
 
-def store_posts(channel: str, network: str, posts: Sequence[SocialPost], guard: SpamGuard | None = None) -> StoredBatch:
-	"""Insert the posts not stored yet; decide their status. Does not commit."""
+def store_posts(
+	channel: str,
+	network: str,
+	posts: Sequence[SocialPost],
+	guard: SpamGuard | None = None,
+	listening_since: datetime | None = None,
+) -> StoredBatch:
+	"""Insert the posts not stored yet; decide their status. Does not commit.
+
+	Posts written before ``listening_since`` (site time) or older than the settings' age limit are backlog:
+	stored for agents, never auto-converted or auto-answered.
+	"""
 	batch = StoredBatch()
 	known = existing_ids(channel, [p.external_id for p in posts])
 	fresh = [p for p in posts if p.external_id not in known]
@@ -101,38 +128,47 @@ def store_posts(channel: str, network: str, posts: Sequence[SocialPost], guard: 
 	if not fresh:
 		return batch
 	identities = resolve_identities(network, fresh)
-	by_thread, by_post = thread_tickets(channel, fresh)
+	threads = thread_tickets(channel, fresh)
 	rules = load_rules()
 	now = now_datetime()
+	max_age = auto_action_max_age()
 	user = frappe.session.user
 	rows = []
 	for post in fresh:
 		# Connectors already hand over plain text; the store does not rely on that (defence in depth).
 		post.text = clean_text(post.text)
 		verdict = triage(post, channel, rules, guard)
-		ticket = ticket_for(post, by_thread, by_post)
+		ticket = threads.ticket_for(post)  # also gives the post its thread's root when its parent is known
 		status = "Linked" if ticket and verdict.status == "New" else verdict.status
+		posted_at = to_site_datetime(post.created_at)
+		backlog = is_backlog(posted_at, listening_since, now, max_age)
+		batch.backlog += backlog
 		name = frappe.generate_hash(length=12)
 		rows.append((
 			name, now, now, user, user, 0, 0,
 			post_title(post), channel, network, post.external_id[:255], (post.url or "")[:1000], post.kind, status,
-			to_site_datetime(post.created_at),
+			posted_at,
 			clean_text(post.author_name)[:140], clean_text(post.author_handle)[:140], (post.author_id or "")[:255],
 			identities.get(post.author_id),
 			post.text, post.language, (post.thread_id or "")[:255] or None, (post.in_reply_to_id or "")[:255] or None,
 			verdict.sentiment, mood_label(verdict.sentiment), verdict.urgency, urgency_label(verdict.urgency), verdict.rule,
-			ticket[0] if status == "Linked" else None, ticket[1] if status == "Linked" else None,
+			int(backlog), ticket[0] if status == "Linked" else None, ticket[1] if status == "Linked" else None,
 			_raw_json(post.raw), json.dumps(post.reply_ref) if post.reply_ref else None,
 		))
 		batch.new.append(name)
 		if status == "Linked":
 			batch.linked.append(name)
 			# A later post in the same batch that answers this one joins the same ticket.
-			by_post[post.external_id] = ticket
-		elif verdict.action == CONVERT and status == "New":
+			threads.add(post.external_id, post.thread_id, ticket)
+		elif verdict.action == CONVERT and status == "New" and not backlog:
 			batch.to_convert.append(name)
 	frappe.db.bulk_insert("Social Post", POST_FIELDS, rows, ignore_duplicates=True)
 	return batch
+
+
+def auto_action_max_age() -> timedelta | None:
+	minutes = frappe.get_cached_doc("Social ITSM Settings").auto_action_max_age
+	return timedelta(minutes=minutes) if minutes else None
 
 
 def post_title(post: SocialPost) -> str:

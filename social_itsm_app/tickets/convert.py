@@ -63,7 +63,12 @@ def convert_post(post_name: str, overrides: dict[str, Any] | None = None) -> dic
 
 
 def acknowledge(post, ticket_doctype: str, ticket: str, reply_mode: str) -> str | None:
-	"""Tell the customer on the network that a ticket exists: the rule's auto-reply, else the settings' one."""
+	"""Tell the customer on the network that a ticket exists: the rule's auto-reply, else the settings' one.
+
+	Backlog posts (written before the channel listened, or long before we read them) get no automatic answer.
+	"""
+	if post.is_backlog:
+		return None
 	template = None
 	if post.matched_rule:
 		template = frappe.db.get_value("Social Listening Rule", post.matched_rule, "auto_reply_template")

@@ -16,7 +16,8 @@ from social_itsm_app.ingest import jobs
 from social_itsm_app.ingest.store import store_posts
 from social_itsm_app.tickets.convert import convert_post
 
-T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+# Recent, so that rules act on the test posts (older posts are backlog, see triage/backlog.py).
+T0 = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=10)
 
 
 def social_post(external_id: str, text: str = "The VPN is down", author: str = "alice", **kw) -> SocialPost:
