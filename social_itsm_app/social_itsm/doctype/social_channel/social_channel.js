@@ -15,18 +15,21 @@ frappe.ui.form.on("Social Channel", {
 		frappe.realtime.on("social_itsm_fetch_done", (summary) => {
 			if (summary.channel !== frm.doc.name) return;
 			frm.dashboard.clear_headline();
+			// __() does not escape its arguments: everything a network or a channel name supplies is escaped.
+			const esc = frappe.utils.escape_html;
 			if (summary.status === "ok") {
-				frappe.show_alert({
-					message: __("{0}: {1} new posts, {2} already stored ({3} ms)", [
-						summary.channel,
-						summary.stored,
-						summary.duplicates,
-						summary.duration_ms,
-					]),
-					indicator: "green",
-				});
+				let message = __("{0}: {1} new posts, {2} already stored ({3} ms)", [
+					esc(summary.channel),
+					summary.stored,
+					summary.duplicates,
+					summary.duration_ms,
+				]);
+				if (summary.backlog) {
+					message += " " + __("{0} of them are older and wait for agents.", [summary.backlog]);
+				}
+				frappe.show_alert({ message, indicator: "green" });
 			} else {
-				frappe.show_alert({ message: __("Fetch failed: {0}", [summary.error]), indicator: "red" }, 10);
+				frappe.show_alert({ message: __("Fetch failed: {0}", [esc(summary.error)]), indicator: "red" }, 10);
 			}
 			frm.reload_doc();
 		});
@@ -48,9 +51,22 @@ frappe.ui.form.on("Social Channel", {
 		frm.add_custom_button(__("Posts"), () =>
 			frappe.set_route("List", "Social Post", { channel: frm.doc.name })
 		);
+		show_backlog(frm);
 		show_activity(frm);
 	},
 });
+
+function show_backlog(frm) {
+	if (!frm.doc.backlog_posts) return;
+	frm.dashboard.add_comment(
+		__(
+			"{0} older posts (written before this channel started listening, or long before they were read) wait for agents in the Social Post list: no rule converted or answered them.",
+			[frm.doc.backlog_posts]
+		),
+		"blue",
+		true
+	);
+}
 
 function show_activity(frm) {
 	frappe.call({
@@ -58,11 +74,14 @@ function show_activity(frm) {
 		args: { channel: frm.doc.name },
 		callback({ message }) {
 			const total = message.received.reduce((a, b) => a + b, 0);
+			// refresh runs again after Fetch now or a save: replace the section instead of adding another.
+			frm.dashboard.wrapper.find(".social-itsm-activity-section").remove();
 			const section = frm.dashboard.add_section(
 				total ? "<div class='social-itsm-activity'></div>" : `<p class="text-muted">${__(
 					"No posts in the last 14 days yet. Use Fetch now, or check what this channel listens to."
 				)}</p>`,
-				__("Last 14 days")
+				__("Last 14 days"),
+				"social-itsm-activity-section"
 			);
 			frm.dashboard.show();
 			if (!total) return;
@@ -99,7 +118,10 @@ function show_health(frm) {
 		);
 	} else if (status === "Failing" && frm.doc.last_error) {
 		frm.set_intro(
-			__("The last {0} fetches failed: {1}", [frm.doc.consecutive_failures, frm.doc.last_error]),
+			__("The last {0} fetches failed: {1}", [
+				frm.doc.consecutive_failures,
+				frappe.utils.escape_html(frm.doc.last_error),
+			]),
 			"red"
 		);
 	}
