@@ -13,6 +13,7 @@ from social_itsm_app.ingest.jobs import enqueue_fetch, job_id
 from social_itsm_app.ingest.runtime import build_connector
 from social_itsm_app.permissions import require_agent
 from social_itsm_app.replies import outbound
+from social_itsm_app.tickets.adapters import adapter_for
 from social_itsm_app.tickets.convert import convert_post, link_post
 from social_itsm_app.utils import each_committed, short_error
 
@@ -180,8 +181,10 @@ def reply_on_network(ticket_doctype: str, ticket: str, text: str, private: bool 
 	if not (text or "").strip():
 		frappe.throw(_("Write the reply first."))
 	mode = "Private" if frappe.utils.cint(private) else "Public"
-	reply = outbound.queue_reply(ticket_doctype, ticket, text.strip(), mode)
-	return {"reply": reply, "status": "Queued"}
+	# The answer is the agent's outgoing message on the timeline (and the first response), as from the reply box.
+	communication = adapter_for(ticket_doctype).add_answer(ticket, text.strip(), frappe.session.user)
+	reply = outbound.queue_reply(ticket_doctype, ticket, text.strip(), mode, communication=communication)
+	return {"reply": reply, "status": "Queued", "communication": communication}
 
 
 @frappe.whitelist(methods=["POST"])

@@ -18,7 +18,7 @@ from social_itsm_app.connectors import ConnectorError, RateLimited, SentReply, S
 from social_itsm_app.hosts import PROFILES
 from social_itsm_app.ingest.runtime import build_connector, save_state
 from social_itsm_app.replies import state
-from social_itsm_app.tickets.content import reply_text_from_html
+from social_itsm_app.tickets.content import delivery_html, reply_text_from_html
 from social_itsm_app.utils import from_site_datetime, short_error, to_site_datetime
 
 SEND_JOB = "social_itsm_app.replies.outbound.send_reply"
@@ -196,12 +196,7 @@ def social_post_from_doc(post) -> SocialPost:
 
 def note_on_ticket(doc, parts: list[SentReply], network: str) -> None:
 	"""The ticket's timeline says where the answer went, with a link to it on the network."""
-	links = " ".join(
-		f'<a href="{frappe.utils.escape_html(p.url)}" target="_blank" rel="noopener noreferrer">{i}</a>'
-		for i, p in enumerate(parts, 1)
-		if p.url.startswith(("https://", "http://"))
-	)
-	message = _("Sent on {0} ({1}): {2}").format(_(network), _(doc.reply_mode), links or _("no link"))
+	message = delivery_html(network, doc.reply_mode == "Private", [p.url for p in parts])
 	if doc.ticket_doctype == "HD Ticket" and frappe.db.exists("DocType", "HD Ticket Comment"):
 		frappe.get_doc({
 			"doctype": "HD Ticket Comment",

@@ -14,7 +14,7 @@ import frappe
 from frappe import _
 
 from social_itsm_app.hosts import PROFILES, HostProfile
-from social_itsm_app.tickets.content import post_html, ticket_subject
+from social_itsm_app.tickets.content import text_html, post_html, ticket_subject
 
 SOCIAL_MEDIUM = "Chat"
 
@@ -79,6 +79,31 @@ class TicketAdapter:
 		communication.flags.social_itsm = True
 		# Communication.on_update tells the ticket (HD Ticket reopens and copies the first message into
 		# its description; Issue gets frappe's generic update), like an inbound email would.
+		communication.insert(ignore_permissions=True)
+		return communication.name
+
+
+	def add_answer(self, ticket: str, text: str, sender: str) -> str:
+		"""Put an agent's answer (sent by the app, not the host's reply box) in the timeline as a sent message.
+
+		The host treats it like the agent's reply-box answer: it is shown as the agent's outgoing message and
+		counts as the first response (Helpdesk's on_communication_update, ERPNext's set_first_response_time).
+		"""
+		subject = frappe.db.get_value(self.doctype, ticket, "subject") or ""
+		communication = frappe.get_doc({
+			"doctype": "Communication",
+			"communication_type": "Communication",
+			"communication_medium": SOCIAL_MEDIUM,
+			"sent_or_received": "Sent",
+			"subject": f"Re: {subject}"[:140],
+			"sender": sender,
+			"content": text_html(text),
+			"status": "Linked",
+			"email_status": "Open",
+			"reference_doctype": self.doctype,
+			"reference_name": ticket,
+		})
+		communication.flags.social_itsm = True  # already on its way to the network: the reply hook must not queue it again
 		communication.insert(ignore_permissions=True)
 		return communication.name
 

@@ -32,8 +32,7 @@ def ticket_subject(text: str, author: str, network: str) -> str:
 
 def post_html(post: Mapping[str, Any]) -> str:
 	"""The post as safe HTML for a ticket's timeline: escaped text, then who wrote it where, with a link."""
-	paragraphs = [p for p in (post.get("text") or "").split("\n\n") if p.strip()]
-	body = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs) or "<p></p>"
+	body = text_html(post.get("text") or "")
 	author = html.escape(post.get("author_name") or post.get("author_handle") or "")
 	handle = html.escape(post.get("author_handle") or "")
 	network = html.escape(NETWORK_NAMES.get(post.get("network") or "", post.get("network") or ""))
@@ -43,6 +42,30 @@ def post_html(post: Mapping[str, Any]) -> str:
 	if url.startswith(("https://", "http://")):
 		link = f' · <a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer nofollow">view original</a>'
 	return f'{body}<p class="social-itsm-origin"><small>{origin} on {network}{link}</small></p>'
+
+
+def text_html(text: str) -> str:
+	"""Plain text (a post, an agent's answer) as timeline HTML: escaped, paragraphs and line breaks kept."""
+	paragraphs = [p for p in (text or "").split("\n\n") if p.strip()]
+	return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs) or "<p></p>"
+
+
+def delivery_html(network: str, private: bool, urls: list[str]) -> str:
+	"""Where an answer went: "Sent on Mastodon as a public reply: view it (part 1, part 2)"."""
+	where = NETWORK_NAMES.get(network, network)
+	kind = "a private message" if private else "a public reply"
+	links = [u for u in urls if u.startswith(("https://", "http://"))]
+
+	def anchor(url: str, label: str) -> str:
+		return f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer">{label}</a>'
+
+	if len(links) == 1:
+		shown = " · " + anchor(links[0], f"view on {html.escape(where)}")
+	elif links:
+		shown = " · " + ", ".join(anchor(url, f"part {i}") for i, url in enumerate(links, 1))
+	else:
+		shown = ""
+	return f"Sent on {html.escape(where)} as {kind}{shown}"
 
 
 class _Defaulting(dict):

@@ -16,7 +16,13 @@ from social_itsm_app.replies.state import (
 	next_attempt,
 	start,
 )
-from social_itsm_app.tickets.content import post_html, render_template, reply_text_from_html, ticket_subject
+from social_itsm_app.tickets.content import (
+	delivery_html,
+	post_html,
+	render_template,
+	reply_text_from_html,
+	ticket_subject,
+)
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 
@@ -53,3 +59,13 @@ def test_agent_html_becomes_plain_text_without_history_or_signature():
 	html = ('<p>Hi Sam,</p><p>we restarted the <b>VPN</b> gateway.</p><p class="signature">--<br>Ana, IT</p>'
 		'<p class="reply-to-content"></p><blockquote>earlier message</blockquote>')
 	assert reply_text_from_html(html) == "Hi Sam,\n\nwe restarted the VPN gateway."
+
+
+def test_the_delivery_note_says_where_the_answer_went_with_readable_links():
+	one = delivery_html("Mastodon", False, ["https://m.example/@desk/1"])
+	assert one.startswith("Sent on Mastodon as a public reply")
+	assert '>view on Mastodon</a>' in one and ">1<" not in one
+	chain = delivery_html("X", True, ["https://x.com/1", "https://x.com/2", "javascript:alert(1)"])
+	assert "a private message" in chain and ">part 1</a>" in chain and ">part 2</a>" in chain
+	assert "javascript" not in chain
+	assert delivery_html("Telegram", True, []) == "Sent on Telegram as a private message"

@@ -10,7 +10,7 @@ from unittest.mock import patch
 import frappe
 import responses
 from frappe.tests.utils import FrappeTestCase
-from site_foundation import HOST, NO_HOST, TICKET, make_user
+from site_foundation import AGENT_ROLE, HOST, NO_HOST, TICKET, make_user
 from site_ingest import remove_channel, social_post
 
 from social_itsm_app import api
@@ -167,6 +167,32 @@ class TestReplyPath(ReplyCase):
 		panel = api.ticket_social_panel(TICKET, self.ticket)
 		self.assertEqual(len(panel["posts"]), 1)
 		self.assertEqual(panel["replies"][-1]["name"], result["reply"])
+
+	def test_the_reply_button_answer_is_the_agents_message_on_the_timeline_and_the_first_response(self):
+		"""Reply on network / Reply privately: the answer shows once as the agent's outgoing message (not as a
+		comment "Sent on Mastodon: 1"), counts as the first response, and the note says where it went."""
+		frappe.set_user(make_user("reply-agent@example.com", (AGENT_ROLE,)))
+		try:
+			result = api.reply_on_network(TICKET, self.ticket, "Restarted the spooler.\nTry again please.", private=0)
+		finally:
+			frappe.set_user("Administrator")
+		sent = frappe.get_all("Communication", filters={"reference_doctype": TICKET, "reference_name": self.ticket,
+			"sent_or_received": "Sent"}, fields=["name", "content", "sender"])
+		self.assertEqual(len(sent), 1, sent)  # once: the reply hook did not queue (or record) it a second time
+		self.assertIn("Restarted the spooler.<br>Try again please.", sent[0].content)
+		self.assertEqual(sent[0].sender, "reply-agent@example.com")
+		self.assertEqual(frappe.db.count("Social Reply", {"ticket": self.ticket}), 1)
+		self.assertEqual(frappe.db.get_value("Social Reply", result["reply"], "communication"), sent[0].name)
+		first = "first_responded_on"
+		self.assertTrue(frappe.db.get_value(TICKET, self.ticket, first), "the answer must count as the first response")
+		frappe.db.commit()
+		with responses.RequestsMock() as rsps:
+			rsps.add(responses.POST, STATUSES, json=created_status("920001"))
+			self.assertEqual(outbound.send_reply(result["reply"]), "Sent")
+		note = sent_note(self.ticket)
+		self.assertIn("Sent on Mastodon as a public reply", note)
+		self.assertIn(f'href="{BASE}/@acmehelp/920001"', note)
+		self.assertIn(">view on Mastodon</a>", note)
 
 	def test_replies_created_by_the_app_itself_are_not_echoed(self):
 		with patch.object(outbound, "queue_reply") as queue:
