@@ -13,6 +13,7 @@ from social_itsm_app.ingest.jobs import enqueue_fetch, job_id
 from social_itsm_app.ingest.runtime import build_connector
 from social_itsm_app.permissions import require_agent
 from social_itsm_app.replies import outbound
+from social_itsm_app.social_itsm.doctype.social_post.social_post import AGENT_STATUSES
 from social_itsm_app.tickets.adapters import adapter_for
 from social_itsm_app.tickets.convert import convert_post, link_post
 from social_itsm_app.utils import each_committed, short_error
@@ -50,7 +51,6 @@ def fetch_now(channel: str) -> dict:
 
 # --- the twicket: posts to tickets -------------------------------------------------------------------
 
-POST_STATUSES = ("New", "Ignored", "Spam")
 BULK_INLINE_LIMIT = 20
 
 
@@ -122,8 +122,8 @@ def link_to_ticket(post: str, ticket_doctype: str, ticket: str) -> dict:
 @frappe.whitelist(methods=["POST"])
 def set_post_status(posts: str | list, status: str) -> dict:
 	"""Mark posts Ignored or Spam (or back to New) with one query; posts with a ticket keep theirs."""
-	if status not in POST_STATUSES:
-		frappe.throw(_("Status must be one of {0}.").format(", ".join(POST_STATUSES)))
+	if status not in AGENT_STATUSES:
+		frappe.throw(_("Status must be one of {0}.").format(", ".join(AGENT_STATUSES)))
 	names = _post_names(posts)
 	post = frappe.qb.DocType("Social Post")
 	unticketed = (post.name.isin(names)) & (post.ticket.isnull() | (post.ticket == "")) & (post.status != status)
@@ -192,7 +192,8 @@ def retry_reply(reply: str) -> dict:
 	"""An agent checked the network and asks to send a failed reply again."""
 	require_agent()
 	doc = frappe.get_doc("Social Reply", reply)
-	doc.check_permission("write")
+	doc.check_permission("read")  # agents cannot edit replies; retrying one is this method's job
+	frappe.get_doc(doc.ticket_doctype, doc.ticket).check_permission("write")
 	if doc.status != "Failed":
 		frappe.throw(_("Only failed replies can be retried."))
 	doc.db_set({"status": "Queued", "next_attempt_at": None, "attempts": 0})

@@ -24,3 +24,32 @@ def require_agent() -> None:
 	"""Guard for whitelisted methods: refuse anyone who is not an agent or a manager."""
 	if not is_social_agent():
 		frappe.throw(_("Only helpdesk agents can work with social posts."), frappe.PermissionError)
+
+
+def keep_managed_fields(doc, editable: frozenset[str] = frozenset(), app_creates_only: bool = False) -> None:
+	"""Controller guard: only the app itself (``doc.flags.social_itsm``) writes the fields it manages.
+
+	The desk and REST (``/api/resource``) save documents through ``validate``, where a read-only field in
+	the doctype JSON is not enforced; the app writes with ``db_set``/bulk queries or sets the flag.
+	"""
+	if doc.flags.social_itsm:
+		return
+	if doc.is_new():
+		if app_creates_only:
+			frappe.throw(
+				_("{0} records are created by Social ITSM itself.").format(_(doc.doctype)), frappe.PermissionError
+			)
+		return
+	before = doc.get_doc_before_save()
+	if before is None:
+		return
+	changed = [
+		df.fieldname for df in doc.meta.fields
+		if df.fieldname not in editable and df.fieldtype not in ("Section Break", "Column Break", "Tab Break")
+		and doc.get(df.fieldname) != before.get(df.fieldname)
+	]
+	if changed:
+		frappe.throw(
+			_("These fields are kept by Social ITSM and cannot be changed: {0}").format(", ".join(changed)),
+			frappe.PermissionError,
+		)

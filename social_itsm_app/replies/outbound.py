@@ -62,6 +62,7 @@ def queue_reply(
 		"status": state.QUEUED,
 		"sent_by": frappe.session.user,
 	})
+	reply.flags.social_itsm = True  # replies are made here only (see SocialReply.validate)
 	reply.insert(ignore_permissions=True)
 	enqueue_send(reply.name)
 	return reply.name

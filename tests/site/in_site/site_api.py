@@ -150,3 +150,81 @@ class TestChannelActivity(FrappeTestCase):
 		self.assertEqual(activity["received"][-1], 2)
 		self.assertEqual(activity["ticketed"][-1], 1)
 		self.assertEqual(sum(activity["received"][:-1]), 0)
+
+
+class TestManagedRecords(FrappeTestCase):
+	"""REST (/api/resource, frappe.client) saves through the controllers: agents cannot forge or rewrite what
+	the app keeps (a reply to an arbitrary post, a post's reply_ref, a Converted status without a ticket)."""
+
+	def setUp(self):
+		from site_foundation import make_channel, make_post
+
+		self.post = make_post(make_channel(), "managed-1")
+		self.agent = make_user("managed-agent@example.com", (AGENT_ROLE,))
+
+	def tearDown(self):
+		frappe.set_user("Administrator")
+
+	def test_agents_cannot_queue_a_reply_through_rest(self):
+		frappe.set_user(self.agent)
+		with self.assertRaises(frappe.PermissionError):
+			frappe.client.insert({"doctype": "Social Reply", "social_post": self.post.name, "text": "spam",
+				"reply_mode": "Public", "status": "Queued"})
+		frappe.set_user("Administrator")
+		with self.assertRaises(frappe.PermissionError):  # not even a manager: replies come from tickets
+			frappe.client.insert({"doctype": "Social Reply", "social_post": self.post.name, "text": "x"})
+
+	def test_agents_cannot_rewrite_what_the_network_said(self):
+		frappe.set_user(self.agent)
+		for field, value in (("reply_ref", '{"chat_id": 1}'), ("text", "forged"), ("author_id", "someone-else")):
+			with self.assertRaises(frappe.PermissionError, msg=field):
+				frappe.client.set_value("Social Post", self.post.name, field, value)
+		frappe.client.set_value("Social Post", self.post.name, "status", "Ignored")  # what agents may do
+		self.assertEqual(frappe.db.get_value("Social Post", self.post.name, "status"), "Ignored")
+
+	def test_converted_without_a_ticket_is_refused(self):
+		frappe.set_user(self.agent)
+		with self.assertRaises(frappe.ValidationError):
+			frappe.client.set_value("Social Post", self.post.name, "status", "Converted")
+
+	def test_agents_only_read_identities_and_replies(self):
+		frappe.set_user(self.agent)
+		for doctype in ("Social Identity", "Social Reply"):
+			self.assertTrue(frappe.has_permission(doctype, "read"), doctype)
+			self.assertFalse(frappe.has_permission(doctype, "write"), doctype)
+			self.assertFalse(frappe.has_permission(doctype, "create"), doctype)
+
+
+class TestContactRace(FrappeTestCase):
+	def test_a_contact_made_by_another_worker_meanwhile_is_taken_not_duplicated(self):
+		"""The ERPNext site failed with DuplicateEntryError on Contact: the contact job committed the Contact
+		while a conversion's transaction still saw its older snapshot."""
+		import subprocess
+		import sys
+
+		identity = frappe.get_doc({"doctype": "Social Identity", "network": "Mastodon", "author_id": "race-1",
+			"handle": "racer", "display_name": "Race Condition"}).insert(ignore_permissions=True)
+		frappe.db.commit()
+		self.addCleanup(self._remove, identity.name)
+		frappe.db.get_value("Social Identity", identity.name, "contact")  # this transaction's snapshot starts here
+		other_worker = (
+			"import frappe, sys\n"
+			"frappe.init(site=sys.argv[1], sites_path=sys.argv[2]); frappe.connect()\n"
+			"from social_itsm_app.ingest.identities import ensure_contact\n"
+			"ensure_contact(sys.argv[3]); frappe.db.commit(); frappe.destroy()\n"
+		)
+		subprocess.run([sys.executable, "-c", other_worker, frappe.local.site, frappe.local.sites_path, identity.name],
+			check=True, cwd=frappe.local.sites_path, timeout=120)
+		contact = ensure_contact(identity.name)  # before the fix: DuplicateEntryError on Contact
+		frappe.db.commit()
+		email = frappe.db.get_value("Social Identity", identity.name, "email")
+		self.assertEqual(frappe.get_all("Contact Email", filters={"email_id": email}, pluck="parent"), [contact])
+		self.assertEqual(frappe.db.count("Email Unsubscribe", {"email": email}), 1)
+
+	def _remove(self, identity: str) -> None:
+		email = frappe.db.get_value("Social Identity", identity, "email")
+		for contact in frappe.get_all("Contact Email", filters={"email_id": email}, pluck="parent"):
+			frappe.delete_doc("Contact", contact, force=True, ignore_permissions=True)
+		frappe.db.delete("Email Unsubscribe", {"email": email})
+		frappe.db.delete("Social Identity", identity)
+		frappe.db.commit()

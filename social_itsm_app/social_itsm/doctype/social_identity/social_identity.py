@@ -4,6 +4,8 @@
 import frappe
 from frappe.model.document import Document
 
+from social_itsm_app.permissions import keep_managed_fields
+
 
 class SocialIdentity(Document):
 	# begin: auto-generated types
@@ -25,7 +27,10 @@ class SocialIdentity(Document):
 		network: DF.Literal["X", "Mastodon", "Bluesky", "Reddit", "Facebook Page", "Telegram", "Discourse", "Feed", "Webhook"]
 		profile_url: DF.Data | None
 	# end: auto-generated types
-	pass
+
+	def validate(self):
+		# Who a person is on a network comes from the network; the links to a Contact or customer may change.
+		keep_managed_fields(self, editable=frozenset({"contact", "customer_doctype", "customer", "profile_url"}))
 
 
 def on_doctype_update():

@@ -2,7 +2,10 @@
 # For license information, please see license.txt
 
 import frappe
+from frappe import _
 from frappe.model.document import Document
+
+from social_itsm_app.permissions import keep_managed_fields
 
 
 class SocialPost(Document):
@@ -40,7 +43,27 @@ class SocialPost(Document):
 		urgency_level: DF.Literal["", "Low", "Medium", "High"]
 		url: DF.Data | None
 	# end: auto-generated types
-	pass
+
+	def validate(self):
+		# Agents may move an unticketed post between New, Ignored and Spam; everything else is the app's.
+		keep_managed_fields(self, editable=frozenset({"status"}))
+		if not self.flags.social_itsm:
+			check_status_change(self)
+
+
+# Statuses an agent may set by hand; Converted and Linked come with a ticket, from the app only.
+AGENT_STATUSES = ("New", "Ignored", "Spam")
+
+
+def check_status_change(post: SocialPost) -> None:
+	before = post.get_doc_before_save()
+	if before is None or before.status == post.status:
+		return
+	if post.status not in AGENT_STATUSES or post.ticket:
+		frappe.throw(
+			_("A post becomes Converted or Linked with its ticket (Convert to Ticket, Link to ticket), and a post with a ticket keeps it."),
+			title=_("Status not changed"),
+		)
 
 
 def on_doctype_update():

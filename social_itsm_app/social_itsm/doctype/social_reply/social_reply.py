@@ -4,6 +4,8 @@
 import frappe
 from frappe.model.document import Document
 
+from social_itsm_app.permissions import keep_managed_fields
+
 
 class SocialReply(Document):
 	# begin: auto-generated types
@@ -31,7 +33,10 @@ class SocialReply(Document):
 		ticket_doctype: DF.Link | None
 		url: DF.Data | None
 	# end: auto-generated types
-	pass
+
+	def validate(self):
+		# Replies are queued from a ticket (reply box, Reply on <network>), never made or edited by hand.
+		keep_managed_fields(self, app_creates_only=True)
 
 
 def on_doctype_update():
