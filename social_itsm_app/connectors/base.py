@@ -8,14 +8,23 @@ Rules every connector keeps:
 * ``fetch(cursor)`` returns only posts newer than ``cursor`` and never the same post twice; the caller stores
   the posts first and the returned cursor after them, so a crash between the two re-reads, never skips.
 * Every failure is a :class:`ConnectorError` (or its subclasses :class:`AuthError`, :class:`RateLimited`);
-  no other exception type leaves ``fetch``/``send_reply``/``verify_credentials``.
-* Secrets never appear in an error message (the HTTP layer redacts them).
+  no other exception type leaves the constructor, ``fetch``/``send_reply``/``verify_credentials``, whatever
+  went wrong inside (a parsing bug, RecursionError, a requests exception). :func:`_guarded` enforces it.
+* Secrets never reach a log. Error messages are redacted, and the escaped error carries no chained exception
+  and no traceback frame below the public method: a job runner that logs every frame's local variables
+  (Frappe does) would otherwise print the token from a config dict, a header dict or a Telegram URL. The
+  objects that hold secrets (:class:`SecretConfig`, the connector, its HttpClient) print ``***``.
+* One fetch stays bounded: responses are capped in bytes and time (``max_response_bytes``,
+  ``request_deadline``, see :mod:`~social_itsm_app.connectors.http`) and in items (``max_items_per_fetch``,
+  see :meth:`Connector._bound_pages`).
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,10 +32,19 @@ from typing import Any, ClassVar
 
 import requests
 
-from social_itsm_app.connectors.http import HttpClient
+from social_itsm_app.connectors.http import (
+	MAX_RESPONSE_BYTES,
+	REQUEST_DEADLINE,
+	HttpClient,
+	Secrets,
+	cap_reset,
+	resume_time,
+)
 from social_itsm_app.connectors.split import split_reply
 
 KINDS = ("mention", "direct", "search", "comment", "feed")
+# Bound on the posts one listing returns per fetch (config ``max_items_per_fetch``), see Connector._bound_pages.
+DEFAULT_MAX_ITEMS = 1000
 
 
 class ConnectorError(Exception):
@@ -51,7 +69,115 @@ class RateLimited(ConnectorError):
 
 	def __init__(self, message: str, *, reset_at: datetime, status: int | None = 429, sent: Sequence = ()):
 		super().__init__(message, status=status, sent=sent)
-		self.reset_at = reset_at
+		self.reset_at = cap_reset(reset_at)
+		self.raised_at = datetime.now(timezone.utc)
+
+	@property
+	def resume_at(self) -> datetime:
+		"""When the scheduler may call again: ``reset_at``, but never in the past (a past reset waits a few seconds).
+
+		``reset_at`` itself keeps what the network said (capped at MAX_RATE_LIMIT_WAIT), so it stays testable.
+		"""
+		return resume_time(self.reset_at, self.raised_at)
+
+
+# Config keys whose names say "secret", whatever the connector declares (saved tokens, webhook secrets).
+_SECRET_NAME = re.compile(r"token|secret|password|passwd|jwt|api_?key|cookie|credential", re.IGNORECASE)
+
+
+class SecretConfig(dict):
+	"""A connector's configuration: an ordinary dict that never prints its secret values.
+
+	Secret keys (declared ones, and any key whose name says token/secret/password/...) print as ``***``, and
+	every other value is printed with any secret in it blanked, so a traceback's captured locals stay clean.
+	"""
+
+	__slots__ = ("secret_keys",)
+
+	def __init__(self, values: Mapping[str, Any] = (), secret_keys: Iterable[str] = ()):
+		super().__init__(values)
+		self.secret_keys = frozenset(secret_keys)
+
+	def is_secret(self, key: Any) -> bool:
+		return key in self.secret_keys or bool(_SECRET_NAME.search(str(key)))
+
+	def secret_values(self) -> list[str]:
+		return [str(value) for key, value in self.items() if value and self.is_secret(key)]
+
+	def __repr__(self) -> str:
+		secrets = [s for s in self.secret_values() if len(s) >= 4]
+		shown = {}
+		for key, value in self.items():
+			if self.is_secret(key) and value:
+				shown[key] = "***"
+				continue
+			text = repr(value)
+			for secret in secrets:
+				text = text.replace(secret, "***")
+			shown[key] = _Raw(text)
+		return f"{type(self).__name__}({shown!r})"
+
+	__str__ = __repr__
+
+	def __reduce__(self):
+		return (type(self), (dict(self), self.secret_keys))
+
+
+class _Raw(str):
+	"""Prints as itself (an already redacted repr), so a dict of them prints without extra quotes."""
+
+	def __repr__(self) -> str:
+		return str(self)
+
+
+# Public entry points that must raise nothing but a redacted ConnectorError (see _guarded).
+_GUARDED = ("__init__", "fetch", "send_reply", "verify_credentials")
+
+
+def _guarded(method: Callable) -> Callable:
+	"""Wrap a public entry point: any exception leaves as a redacted ConnectorError without chain or inner frames.
+
+	Raised after the ``except`` block on purpose: no ``__context__`` is attached, and the traceback starts at
+	this frame, whose locals hold no config (``args`` is deleted first; it is the raw config in ``__init__``).
+	"""
+	if getattr(method, "_guarded", False):
+		return method
+
+	@functools.wraps(method)
+	def guarded(self, *args, **kwargs):
+		try:
+			return method(self, *args, **kwargs)
+		except Exception as exc:
+			error = _public_error(self, exc)
+		del args, kwargs
+		raise error
+
+	guarded._guarded = True
+	return guarded
+
+
+def _public_error(connector: Connector, exc: Exception) -> ConnectorError:
+	network = getattr(connector, "network", "connector")
+	if isinstance(exc, ConnectorError):
+		error = exc
+		error.args = tuple(connector._redact(str(arg)) if isinstance(arg, str) else arg for arg in error.args)
+	else:
+		# The type and message say what broke; the frames (and their locals) stay behind.
+		error = ConnectorError(
+			connector._redact(f"{network}: unexpected error ({type(exc).__name__}: {_message(exc)})")
+		)
+	if isinstance(error, RateLimited):
+		error.reset_at = cap_reset(error.reset_at)
+	error.__cause__ = error.__context__ = None
+	error.__suppress_context__ = True
+	return error.with_traceback(None)
+
+
+def _message(exc: Exception, limit: int = 300) -> str:
+	try:
+		return str(exc)[:limit]
+	except Exception:  # a broken __str__ must not hide the original failure
+		return "(no message)"
 
 
 @dataclass(slots=True)
@@ -115,8 +241,13 @@ class Connector(abc.ABC):
 	"""Base class of every network connector.
 
 	Subclasses implement ``_fetch``, ``_send_part`` and ``verify_credentials`` and set the class attributes.
-	The public methods here turn stray parsing errors into :class:`ConnectorError` and apply the shared
-	rules (dedupe, ordering, splitting, resuming a half-sent chain).
+	The public methods here apply the shared rules (dedupe, ordering, splitting, resuming a half-sent chain);
+	the constructor and every public entry point, the base's and any a subclass overrides, are wrapped by
+	:func:`_guarded` (see ``__init_subclass__``), so whatever breaks leaves as a redacted ConnectorError.
+
+	``on_state_saved`` (set by the caller) is called with :attr:`saved_state` the moment a connector learns a
+	new token (X rotates single-use refresh tokens), before any further request: store it right away, so a
+	crash later in the run cannot lose the only valid token.
 	"""
 
 	network: ClassVar[str]
@@ -131,37 +262,62 @@ class Connector(abc.ABC):
 	# True when the network de-duplicates a resent request by our idempotency key (Mastodon), so a reply
 	# whose delivery state is unknown (worker killed mid-send) may safely be sent again.
 	idempotent_replies: ClassVar[bool] = False
+	# Items one page of the connector's listings holds when it has no ``page_size`` (see _bound_pages).
+	page_items: ClassVar[int] = 100
+	# Feeds may be redirected to another host (without credentials); API calls never are.
+	cross_origin_redirects: ClassVar[bool] = False
 
+	def __init_subclass__(cls, **kwargs: Any):
+		super().__init_subclass__(**kwargs)
+		for name in _GUARDED:
+			method = cls.__dict__.get(name)
+			if callable(method) and not getattr(method, "__isabstractmethod__", False):
+				setattr(cls, name, _guarded(method))
+
+	@_guarded
 	def __init__(self, config: Mapping[str, Any], session: requests.Session | None = None):
-		self.config = dict(config)
+		self.config = SecretConfig(config, self.secret_keys)
 		missing = [key for key in self.required_keys if not self.config.get(key)]
 		if missing:
 			raise ConnectorError(f"{self.network}: missing configuration: {', '.join(missing)}")
-		self.saved_state: dict[str, Any] = {}
+		self.saved_state: dict[str, Any] = SecretConfig({}, self.secret_keys)
+		self.on_state_saved: Callable[[dict[str, Any]], None] | None = None
 		self.max_pages = int(self.config.get("max_pages") or self.max_pages)
+		self.max_items = config_int(self.config.get("max_items_per_fetch"), DEFAULT_MAX_ITEMS, 1)
 		self.http = HttpClient(
 			session=session,
 			retries=int(self.config.get("http_retries", 3)),
 			backoff=float(self.config.get("http_backoff", 1.0)),
 			timeout=float(self.config.get("timeout") or 30),
-			secrets=[str(self.config[k]) for k in self.secret_keys if self.config.get(k)],
+			secrets=Secrets(str(self.config[k]) for k in self.secret_keys if self.config.get(k)),
 			classify=self.classify_error,
 			user_agent=self.config.get("user_agent"),
+			max_bytes=config_int(self.config.get("max_response_bytes"), MAX_RESPONSE_BYTES, 1),
+			deadline=float(self.config.get("request_deadline") or REQUEST_DEADLINE),
+			cross_origin_redirects=self.cross_origin_redirects,
+			check_url=self.check_url,
 		)
+
+	def __repr__(self) -> str:
+		return f"<{type(self).__name__} {getattr(self, 'config', None)!r}>"
+
+	__str__ = __repr__
 
 	# --- public contract -------------------------------------------------------------------------------
 
+	@_guarded
 	def fetch(self, cursor: str | None = None) -> FetchResult:
 		"""Return the posts newer than ``cursor`` (oldest first) and the cursor to pass next time."""
+		self.max_pages = self._bound_pages()
 		try:
 			result = self._fetch(decode_cursor(cursor))
-		except ConnectorError:
-			raise
 		except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-			raise ConnectorError(f"{self.network}: unexpected response shape ({type(exc).__name__}: {exc})") from exc
+			# A known kind of surprise gets a known wording; _guarded strips the chain and the frames.
+			raise ConnectorError(f"{self.network}: unexpected response shape ({type(exc).__name__}: {exc})") from None
 		result.posts = unique_posts(result.posts)
 		return result
 
+	@_guarded
 	def send_reply(
 		self,
 		text: str,
@@ -197,10 +353,11 @@ class Connector(abc.ABC):
 		except ConnectorError as exc:
 			exc.sent = sent
 			raise
-		except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+		except Exception as exc:
+			# Any other failure still reports the parts already delivered, so a retry never repeats them.
 			raise ConnectorError(
-				f"{self.network}: unexpected reply response ({type(exc).__name__}: {exc})", sent=sent
-			) from exc
+				f"{self.network}: unexpected reply response ({type(exc).__name__}: {_message(exc)})", sent=sent
+			) from None
 		return sent
 
 	@abc.abstractmethod
@@ -234,6 +391,40 @@ class Connector(abc.ABC):
 	def classify_error(self, response: requests.Response) -> ConnectorError | None:
 		"""Hook: turn a network-specific error answer into a typed error (None = default handling)."""
 		return None
+
+	def check_url(self, url: str) -> None:  # noqa: B027 - an optional hook, empty on purpose
+		"""Hook: refuse a URL (raise ConnectorError) before it is requested, redirect targets included."""
+
+	def _save_state(self, **values: Any) -> None:
+		"""Keep a new token in ``saved_state`` and hand it to ``on_state_saved`` before any further request."""
+		self.saved_state.update(values)
+		if self.on_state_saved is not None:
+			self.on_state_saved(SecretConfig(self.saved_state, self.secret_keys))
+
+	def _bound_pages(self) -> int:
+		"""``max_pages`` lowered so that one listing's pages hold at most ``max_items_per_fetch`` items.
+
+		Why pages and not a cut of the result: each connector's cursor knows how to stop after a page bound
+		without a gap (``has_more`` and a kept ``before``/``pending``/``next_token``), but a cursor cannot be
+		moved back generically to exclude cut posts (X pages newest first, Mastodon's cursor is a notification
+		id, not a post id). Cutting would lose posts, so the bound is on pages, per listing: a connector that
+		reads several listings (mentions, search, hashtags, DMs) may return up to that many times the cap.
+		Feeds are one document and cut their own entries safely (see ``FeedConnector._fetch``).
+		"""
+		per_page = int(getattr(self, "page_size", None) or self.page_items)
+		return max(1, min(self.max_pages, self.max_items // max(1, per_page)))
+
+	def _redact(self, text: str) -> str:
+		"""Redact with everything known: the HTTP layer's secrets (refreshed tokens too) and the config's."""
+		http = getattr(self, "http", None)
+		if http is not None:
+			text = http.redact(text)
+		config = getattr(self, "config", None)
+		if isinstance(config, SecretConfig):
+			for secret in sorted(config.secret_values(), key=len, reverse=True):
+				if len(secret) >= 4:
+					text = text.replace(secret, "***")
+		return text
 
 
 # --- cursors -----------------------------------------------------------------------------------------

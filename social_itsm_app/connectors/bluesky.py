@@ -126,10 +126,11 @@ class BlueskyConnector(Connector):
 		self.handle = data.get("handle") or self.handle
 		self.http.add_secret(self.access_jwt)
 		self.http.add_secret(self.refresh_jwt)
-		self.saved_state = {"access_jwt": self.access_jwt, "refresh_jwt": self.refresh_jwt, "did": self.did}
-		if self.handle:
-			self.saved_state["handle"] = self.handle
 		self._renewed = True
+		session = {"access_jwt": self.access_jwt, "refresh_jwt": self.refresh_jwt, "did": self.did}
+		if self.handle:
+			session["handle"] = self.handle
+		self._save_state(**session)  # a refreshSession spends the old refresh token
 
 	def _xrpc(self, method: str, nsid: str, *, params: Any = None, body: Any = None) -> dict[str, Any]:
 		"""An authenticated XRPC call; an expired session is renewed once and the call repeated."""

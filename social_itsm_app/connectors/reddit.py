@@ -114,8 +114,8 @@ class RedditConnector(Connector):
 		self.access_token = str(data["access_token"])
 		self.expires_at = time.time() + float(data.get("expires_in") or 3600)
 		self.http.add_secret(self.access_token)
-		self.saved_state = {"access_token": self.access_token, "token_expires_at": self.expires_at}
 		self._renewed = True
+		self._save_state(access_token=self.access_token, token_expires_at=self.expires_at)
 
 	def _api(self, method: str, path: str, *, params: Any = None, data: Any = None) -> dict[str, Any]:
 		"""A call to oauth.reddit.com; a refused stored token is replaced once and the call repeated."""

@@ -275,7 +275,8 @@ class XConnector(Connector):
 		self.http.add_secret(state["bearer_token"])
 		self.http.add_secret(state.get("refresh_token"))
 		self.config.update(state)
-		self.saved_state.update(state)
+		# The old refresh token is spent: the new one goes to the caller before any other request is made.
+		self._save_state(**state)
 
 	def classify_error(self, response: requests.Response) -> ConnectorError | None:
 		status = response.status_code
