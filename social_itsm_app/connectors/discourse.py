@@ -58,6 +58,7 @@ class DiscourseConnector(Connector):
 	private_limit = 32_000
 	measure = "chars"
 	max_pages = 10
+	page_items = 50  # /posts.json pages are a fixed 50 posts (for max_items_per_fetch)
 
 	def __init__(self, config, session: requests.Session | None = None):
 		super().__init__(config, session)
