@@ -11,15 +11,34 @@ html_to_text/clean_text. With ``css_selector`` set and an HTML answer, each matc
 Cursor: ``etag``/``modified`` for the conditional GET plus a :class:`SeenWindow` (newest entry time and the
 ids seen within ``dedupe_window_hours`` of it), so re-ordered or re-published entries never come back.
 Feeds have no replies: ``send_reply`` always raises ConnectorError.
+
+An admin types the URL, so the server must not become a way to read internal services (SSRF):
+
+* ``https://`` only; an ``http://`` URL is refused unless config ``allow_insecure_http`` is truthy.
+* The host must resolve (``socket.getaddrinfo``) only to public addresses: private, loopback, link-local
+  (169.254.169.254, the cloud metadata service), multicast, reserved or unspecified addresses, IPv4 and IPv6
+  (IPv4-mapped IPv6 included), are refused unless config ``allow_private_addresses`` is truthy (an intranet
+  status page). Every address the name resolves to is checked.
+* Redirects may lead to another host (feeds move to CDNs) but go there without credentials, never from
+  https to http, and the rules above are checked again on every hop.
+
+Limit: the check resolves the name itself and requests resolves it again to connect, so a DNS server that
+answers differently within seconds (DNS rebinding) is not stopped; pinning the checked address would need a
+custom transport adapter.
+
+Items: one document per fetch; more than ``max_items_per_fetch`` new entries are returned oldest first in
+several fetches (``has_more``), see :meth:`FeedConnector._fetch`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
+import socket
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import requests
@@ -32,6 +51,7 @@ from social_itsm_app.connectors.base import (
 	FetchResult,
 	SentReply,
 	SocialPost,
+	config_flag,
 	encode_cursor,
 	parse_datetime,
 )
@@ -56,6 +76,7 @@ class FeedConnector(Connector):
 	private_limit = None
 	measure = "chars"
 	max_pages = 1  # one document per fetch
+	cross_origin_redirects = True  # without credentials; check_url runs on every hop
 
 	def __init__(self, config, session: requests.Session | None = None):
 		super().__init__(config, session)
@@ -73,19 +94,28 @@ class FeedConnector(Connector):
 		_, posts = self._parse(response)
 		window = SeenWindow(state.get("window"), overlap=self.window_seconds, limit=SEEN_LIMIT)
 		now = datetime.now(timezone.utc).timestamp()
-		fresh = []
-		for post in posts:
-			# A date in the future (a feed's time-zone bug) must not push the floor past real entries.
-			moment = min(post.created_at.timestamp(), now)
-			if window.is_new(post.external_id, moment):
-				fresh.append(post)
-			window.add(post.external_id, moment)
+		# A date in the future (a feed's time-zone bug) must not push the floor past real entries.
+		moments = [(post, min(post.created_at.timestamp(), now)) for post in posts]
+		fresh, listed = [], set()
+		for post, moment in moments:
+			if post.external_id not in listed and window.is_new(post.external_id, moment):
+				fresh.append((post, moment))
+			listed.add(post.external_id)
+		# Oldest first (the caller's order); beyond the cap the newest wait for the next fetch.
+		fresh.sort(key=lambda pair: pair[1])
+		kept, held_back = fresh[: self.max_items], fresh[self.max_items :]
+		waiting = {id(post) for post, _ in held_back}
+		for post, moment in moments:
+			# Held-back entries stay out of the window: they are newer than every kept one, so still new next time.
+			if id(post) not in waiting:
+				window.add(post.external_id, moment)
 		new_state = {
-			"etag": response.headers.get("ETag"),
-			"modified": response.headers.get("Last-Modified"),
+			# Without them the next GET is unconditional, so a 304 cannot hide the held-back entries.
+			"etag": None if held_back else response.headers.get("ETag"),
+			"modified": None if held_back else response.headers.get("Last-Modified"),
 			"window": window.state(),
 		}
-		return FetchResult(fresh, encode_cursor(new_state), False)
+		return FetchResult([post for post, _ in kept], encode_cursor(new_state), bool(held_back))
 
 	def _download(self, etag: str | None = None, modified: str | None = None) -> requests.Response:
 		"""``GET url`` with ``If-None-Match``/``If-Modified-Since`` (RFC 9110 conditional requests)."""
@@ -98,6 +128,14 @@ class FeedConnector(Connector):
 		if self.config.get("username"):
 			auth = (str(self.config["username"]), str(self.config.get("password") or ""))
 		return self.http.request("GET", self.url, headers=headers, auth=auth)
+
+	def check_url(self, url: str) -> None:
+		"""Refuse plain http and hosts that resolve to non-public addresses (see the module docstring)."""
+		check_feed_url(
+			url,
+			allow_http=config_flag(self.config.get("allow_insecure_http")),
+			allow_private=config_flag(self.config.get("allow_private_addresses")),
+		)
 
 	def _parse(self, response: requests.Response) -> tuple[dict[str, str], list[SocialPost]]:
 		content_type = response.headers.get("Content-Type", "")
@@ -123,6 +161,64 @@ class FeedConnector(Connector):
 		meta, _ = self._parse(response)
 		title = meta.get("title") or self.url
 		return AccountInfo(self.url, title, title, meta.get("link") or self.url)
+
+
+# --- address rules -------------------------------------------------------------------------------------
+
+
+def resolve_addresses(host: str, port: int) -> list[str]:
+	"""Every address ``host`` resolves to (tests replace this function)."""
+	return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def check_feed_url(url: str, *, allow_http: bool = False, allow_private: bool = False) -> None:
+	"""Raise ConnectorError unless ``url`` is https (or http when allowed) on a host with public addresses only."""
+	parts = urlsplit(url)
+	scheme = parts.scheme.lower()
+	if scheme != "https" and not (scheme == "http" and allow_http):
+		hint = " (set allow_insecure_http to read a plain-http feed)" if scheme == "http" else ""
+		raise ConnectorError(f"feed: {_shown(url)} is not an https:// address{hint}")
+	host = parts.hostname
+	if not host:
+		raise ConnectorError(f"feed: {_shown(url)} has no host name")
+	if allow_private:
+		return
+	try:
+		port = parts.port or (443 if scheme == "https" else 80)
+		addresses = resolve_addresses(host, port)
+	except (OSError, UnicodeError, ValueError):
+		raise ConnectorError(f"feed: the host name {host!r} does not resolve") from None
+	if not addresses:
+		raise ConnectorError(f"feed: the host name {host!r} does not resolve")
+	for address in addresses:
+		if not is_public_address(address):
+			raise ConnectorError(
+				f"feed: {host!r} resolves to {address}, a private or local address; refusing to fetch it "
+				"(set allow_private_addresses to read an intranet feed)"
+			)
+
+
+def is_public_address(address: str) -> bool:
+	try:
+		ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
+	except ValueError:
+		return False
+	if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+		ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+	refused = (
+		ip.is_private
+		or ip.is_loopback
+		or ip.is_link_local
+		or ip.is_multicast
+		or ip.is_reserved
+		or ip.is_unspecified
+		or not ip.is_global  # shared address space (100.64.0.0/10) and the like
+	)
+	return not refused
+
+
+def _shown(url: str) -> str:
+	return url.split("?", 1)[0][:200]
 
 
 # --- parsing (module level: the benchmark calls parse_payload directly) ----------------------------------
