@@ -10,7 +10,7 @@ from frappe import _
 
 from social_itsm_app.connectors import ConnectorError
 from social_itsm_app.ingest.jobs import enqueue_fetch, job_id
-from social_itsm_app.ingest.runtime import build_connector
+from social_itsm_app.ingest.runtime import build_connector, credentials_in_use
 from social_itsm_app.permissions import require_agent
 from social_itsm_app.replies import outbound
 from social_itsm_app.social_itsm.doctype.social_post.social_post import AGENT_STATUSES
@@ -30,7 +30,8 @@ def test_connection(channel: str) -> dict:
 	"""Make one authenticated call and say which account the credentials reach."""
 	doc = _channel_for_admin(channel)
 	try:
-		account = build_connector(doc).verify_credentials()
+		with credentials_in_use(doc):
+			account = build_connector(doc).verify_credentials()
 	except ConnectorError as exc:
 		return {"ok": False, "error": short_error(exc, 600)}
 	if doc.status == "Needs Re-authentication":

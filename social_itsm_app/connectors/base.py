@@ -261,6 +261,9 @@ class Connector(abc.ABC):
 	max_pages: ClassVar[int] = 10
 	# True when the network de-duplicates a resent request by our idempotency key (Mastodon), so a reply
 	# whose delivery state is unknown (worker killed mid-send) may safely be sent again.
+	# True when the network rotates tokens as they are used (single-use refresh tokens, sessions): the
+	# caller must let one job at a time use the credentials and save what ``on_state_saved`` hands over.
+	rotates_tokens: ClassVar[bool] = False
 	idempotent_replies: ClassVar[bool] = False
 	# Items one page of the connector's listings holds when it has no ``page_size`` (see _bound_pages).
 	page_items: ClassVar[int] = 100

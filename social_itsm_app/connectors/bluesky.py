@@ -71,6 +71,7 @@ class SessionExpired(AuthError):
 
 class BlueskyConnector(Connector):
 	network = "bluesky"
+	rotates_tokens = True
 	required_keys = ("identifier", "app_password")
 	secret_keys = ("app_password", "access_jwt", "refresh_jwt")
 	public_limit = 300

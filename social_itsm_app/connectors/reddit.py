@@ -63,6 +63,7 @@ _WAIT = re.compile(r"(\d+)\s*(second|minute|hour)", re.IGNORECASE)
 
 class RedditConnector(Connector):
 	network = "reddit"
+	rotates_tokens = True
 	required_keys = ("client_id", "client_secret", "username", "password", "user_agent")
 	secret_keys = ("client_secret", "password", "access_token")
 	public_limit = 10_000

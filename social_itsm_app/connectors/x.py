@@ -67,6 +67,7 @@ _BARE_DOMAIN = re.compile(
 
 class XConnector(Connector):
 	network = "x"
+	rotates_tokens = True
 	required_keys = ("bearer_token", "user_id")
 	secret_keys = ("bearer_token", "refresh_token", "client_secret")
 	public_limit = 280

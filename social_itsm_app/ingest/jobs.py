@@ -15,7 +15,7 @@ from frappe import _
 from frappe.utils import add_to_date, get_url_to_form, now_datetime
 
 from social_itsm_app.connectors import AuthError, ConnectorError, FetchResult, RateLimited
-from social_itsm_app.ingest.runtime import build_connector, save_state
+from social_itsm_app.ingest.runtime import build_connector, credentials_in_use
 from social_itsm_app.ingest.store import StoredBatch, store_posts
 from social_itsm_app.scheduling import next_fetch_at
 from social_itsm_app.tickets.convert import attach_linked, auto_convert
@@ -70,23 +70,19 @@ def fetch_channel(channel: str, user_requested: bool = False) -> dict:
 	"""Fetch one channel, store new posts and advance its cursor in one transaction."""
 	doc = frappe.get_doc("Social Channel", channel)
 	started = time.monotonic()
-	connector = None
 	try:
 		# The first fetch marks when the channel started listening: what was written before is backlog.
 		doc.listening_since = doc.listening_since or now_datetime()
-		connector = build_connector(doc)
-		result = connector.fetch(doc.cursor or None)
+		with credentials_in_use(doc):
+			connector = build_connector(doc)
+			result = connector.fetch(doc.cursor or None)
 		guard = load_spam_guard(doc.name)
 		batch = store_posts(doc.name, doc.network, result.posts, guard, doc.listening_since)
 		record_success(doc, result, batch)
-		if connector.saved_state:
-			save_state(doc.name, connector.saved_state)
 		frappe.db.commit()
 		save_spam_guard(doc.name, guard)
 	except ConnectorError as exc:
-		frappe.db.rollback()
-		if connector is not None and connector.saved_state:
-			save_state(doc.name, connector.saved_state)  # a rotated token must survive a failed fetch
+		frappe.db.rollback()  # a rotated token was committed when it arrived (runtime.persist_state)
 		summary = record_failure(doc, exc)
 		frappe.db.commit()
 		tell_requester(summary, user_requested)
@@ -157,7 +153,7 @@ def record_failure(doc, exc: ConnectorError) -> dict:
 	failures = (doc.consecutive_failures or 0) + (0 if isinstance(exc, RateLimited) else 1)
 	values = {"last_fetched_at": now, "last_error": short_error(exc, 1000), "consecutive_failures": failures}
 	if isinstance(exc, RateLimited):
-		paused = to_site_datetime(exc.reset_at)
+		paused = to_site_datetime(exc.resume_at)  # never in the past, never more than a day away
 		values.update(status="Rate Limited", paused_until=paused, next_fetch_at=next_fetch_at(now, doc.poll_interval, 0, paused))
 	elif isinstance(exc, AuthError):
 		values.update(status=NEEDS_REAUTH, next_fetch_at=add_to_date(now, hours=1))

@@ -9,6 +9,7 @@ it is accepted, so a retry continues a half-sent chain instead of repeating it.
 from __future__ import annotations
 
 import json
+
 import frappe
 from frappe import _
 from frappe.utils import get_datetime, now_datetime
@@ -16,7 +17,7 @@ from frappe.utils import get_datetime, now_datetime
 from social_itsm_app.channel_config import network_key
 from social_itsm_app.connectors import ConnectorError, RateLimited, SentReply, SocialPost, connector_class
 from social_itsm_app.hosts import PROFILES
-from social_itsm_app.ingest.runtime import build_connector, save_state
+from social_itsm_app.ingest.runtime import build_connector, credentials_in_use
 from social_itsm_app.replies import state
 from social_itsm_app.tickets.content import delivery_html, reply_text_from_html
 from social_itsm_app.utils import from_site_datetime, short_error, to_site_datetime
@@ -120,19 +121,19 @@ def send_reply(reply: str) -> str:
 		record_part(doc, part, len(sent_parts))
 		frappe.db.commit()
 
-	connector = None
 	try:
-		connector = build_connector(channel)
-		connector.send_reply(
-			doc.text,
-			social_post_from_doc(post),
-			private=doc.reply_mode == "Private",
-			already_sent=list(sent_parts),
-			idempotency_key=doc.name,
-			on_sent=record,
-		)
+		with credentials_in_use(channel):
+			connector = build_connector(channel)
+			connector.send_reply(
+				doc.text,
+				social_post_from_doc(post),
+				private=doc.reply_mode == "Private",
+				already_sent=list(sent_parts),
+				idempotency_key=doc.name,
+				on_sent=record,
+			)
 	except ConnectorError as exc:
-		reset = exc.reset_at if isinstance(exc, RateLimited) else None
+		reset = exc.resume_at if isinstance(exc, RateLimited) else None
 		retry_at = state.next_attempt(now_datetime(), attempts, to_site_datetime(reset) if reset else None)
 		doc.db_set({"status": state.FAILED, "last_error": short_error(exc, 1000), "next_attempt_at": retry_at})
 		frappe.log_error(
@@ -149,9 +150,6 @@ def send_reply(reply: str) -> str:
 			"next_attempt_at": None,
 		})
 		note_on_ticket(doc, sent_parts, channel.network)
-	finally:
-		if connector is not None and connector.saved_state:
-			save_state(channel.name, connector.saved_state)
 	frappe.db.commit()
 	frappe.publish_realtime("social_itsm_reply_update", {"reply": doc.name, "status": doc.status},
 		doctype=doc.ticket_doctype, docname=doc.ticket)
