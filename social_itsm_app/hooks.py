@@ -57,4 +57,19 @@ scheduler_events = {
 	"daily_long": ["social_itsm_app.ingest.retention.purge_old_posts"],
 }
 
+# User Data Protection
+# --------------------
+# Frappe's "Download my data" and Personal Data Deletion Request find records by the requester's email address
+# (a site User). Social Identity carries an address (the synthetic one, or whatever a deletion request names), so
+# a request for it redacts the person's name and handle; frappe's own entries then cover the identity's Contact,
+# the received Communications and the Email Unsubscribe. An agent's Social Replies are theirs (sent_by).
+# Limits: Social Post has no address column (filtering by the default "owner" would hand an admin every post the
+# scheduler stored), and people who only wrote on a network have no User and no real address here, so frappe's
+# flow cannot reach them: their posts are erased with "Erase this person's social data" on the Social Identity
+# (social_itsm_app.privacy).
+user_data_fields = [
+	{"doctype": "Social Identity", "filter_by": "email", "redact_fields": ["handle", "display_name", "profile_url"]},
+	{"doctype": "Social Reply", "filter_by": "sent_by", "partial": True},
+]
+
 export_python_type_annotations = True
