@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import frappe
+from frappe.utils import create_batch
 from frappe.utils.fixtures import sync_fixtures
 
 from social_itsm_app.hosts import AGENT_ROLES, PROFILES
+from social_itsm_app.ingest.identities import SYNTHETIC_DOMAIN
+from social_itsm_app.privacy import made_by_app
 
 APP = "social_itsm_app"
 MODULE = "Social ITSM"
@@ -50,6 +53,60 @@ def before_uninstall() -> None:
 	for dt in PROFILES:
 		if frappe.db.exists("DocType", dt):
 			frappe.clear_cache(doctype=dt)
+	remove_personal_data()
+
+
+def remove_personal_data() -> None:
+	"""What the app created outside its own tables: frappe drops those tables, not these rows."""
+	delete_channel_secrets()
+	delete_synthetic_contacts()
+	delete_synthetic_unsubscribes()
+
+
+def delete_channel_secrets() -> int:
+	"""Channel credentials live encrypted in ``__Auth``; dropping the Social Channel table leaves them there."""
+	count = frappe.db.sql("select count(*) from `__Auth` where `doctype` = %s", "Social Channel")[0][0]
+	frappe.db.delete("__Auth", {"doctype": "Social Channel"})
+	return count
+
+
+def delete_synthetic_unsubscribes() -> int:
+	"""The global unsubscribes that kept the host from mailing our synthetic addresses, except those of Contacts
+	that stay (tickets name them): the host must still never queue mail to an address that cannot receive it."""
+	synthetic = ("like", f"%@{SYNTHETIC_DOMAIN}")
+	still_used = set(frappe.get_all("Contact Email", filters={"email_id": synthetic}, pluck="email_id"))
+	names = [
+		row.name for row in frappe.get_all("Email Unsubscribe", filters={"email": synthetic}, fields=["name", "email"])
+		if row.email not in still_used
+	]
+	for batch in create_batch(names, 1000):
+		frappe.db.delete("Email Unsubscribe", {"name": ("in", batch)})
+	return len(names)
+
+
+def delete_synthetic_contacts() -> tuple[int, int]:
+	"""Delete the Contacts the app made for authors (only a synthetic address, nothing else about them).
+
+	A Contact that a ticket (or any other record) still names is kept: the host's tickets stay after uninstall
+	and frappe refuses to break their link. Returns (deleted, kept)."""
+	parents = frappe.get_all("Contact Email", filters={"parenttype": "Contact", "email_id": ("like", f"%@{SYNTHETIC_DOMAIN}")},
+		pluck="parent", distinct=True)
+	deleted = kept = 0
+	for contact in parents:
+		if not made_by_app(contact, count_identities=False):
+			kept += 1
+			continue
+		frappe.db.savepoint("social_itsm_uninstall_contact")
+		try:
+			# Our identities still point at it until frappe drops their table.
+			frappe.db.set_value("Social Identity", {"contact": contact}, "contact", None, update_modified=False)
+			frappe.delete_doc("Contact", contact, ignore_permissions=True)
+			deleted += 1
+		except frappe.LinkExistsError:
+			frappe.db.rollback(save_point="social_itsm_uninstall_contact")
+			frappe.clear_last_message()
+			kept += 1
+	return deleted, kept
 
 
 def drop_columns(columns: list[tuple[str, str]]) -> None:
