@@ -8,7 +8,7 @@ from frappe.utils.fixtures import sync_fixtures
 
 from social_itsm_app.hosts import AGENT_ROLES, PROFILES
 from social_itsm_app.ingest.identities import SYNTHETIC_DOMAIN
-from social_itsm_app.privacy import made_by_app
+from social_itsm_app.privacy import delete_contact, made_by_app
 
 APP = "social_itsm_app"
 MODULE = "Social ITSM"
@@ -100,7 +100,7 @@ def delete_synthetic_contacts() -> tuple[int, int]:
 		try:
 			# Our identities still point at it until frappe drops their table.
 			frappe.db.set_value("Social Identity", {"contact": contact}, "contact", None, update_modified=False)
-			frappe.delete_doc("Contact", contact, ignore_permissions=True)
+			delete_contact(contact)
 			deleted += 1
 		except frappe.LinkExistsError:
 			frappe.db.rollback(save_point="social_itsm_uninstall_contact")

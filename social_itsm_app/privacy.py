@@ -14,12 +14,15 @@ For one Social Identity (one person on one network):
   nothing else refers to it; a Contact that tickets still name is anonymised and renamed instead, a Contact an
   agent enriched or linked elsewhere only loses the synthetic address) and the address's Email Unsubscribe row.
 
-The agents' own answers (Social Reply, sent messages) are kept as written. One Info comment on Social ITSM
-Settings records who erased which identity and how many records, never what they held.
+The agents' own answers (Social Reply, sent messages) are kept, with the person's names and handles in them
+replaced by "[erased]" (names shorter than three characters stay: they would hit ordinary words). One Info
+comment on Social ITSM Settings records who erased which identity and how many records, never what they held.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from collections import defaultdict
 
 import frappe
@@ -34,12 +37,13 @@ BATCH = 500
 # Above this many posts the erase runs as a background job that commits per batch.
 INLINE_LIMIT = 500
 SETTINGS = "Social ITSM Settings"
+MIN_NAME = 3
 
 
 @frappe.whitelist(methods=["POST"])
 def erase_identity(identity: str) -> dict:
 	"""Erase one person's social data (see the module's docstring). System Managers only."""
-	frappe.only_for("System Manager")
+	require_system_manager()
 	person = identity_row(identity)
 	count = len(identity_posts(person))
 	if count > INLINE_LIMIT:
@@ -57,6 +61,12 @@ def erase_identity(identity: str) -> dict:
 	return {"queued": False, **erase(identity, frappe.session.user)}
 
 
+def require_system_manager() -> None:
+	# Not frappe.only_for: it lets everyone through while tests run, so a test could not prove the refusal.
+	if "System Manager" not in frappe.get_roles():
+		frappe.throw(_("Only System Managers can erase a person's social data."), frappe.PermissionError)
+
+
 def erase_identity_job(identity: str, erased_by: str) -> dict | None:
 	"""Background variant for long histories: commits after every batch, so a huge erase holds no long lock."""
 	if not frappe.db.exists("Social Identity", identity):
@@ -71,7 +81,8 @@ def erase_identity_job(identity: str, erased_by: str) -> dict | None:
 
 def identity_row(identity: str, for_update: bool = False):
 	person = frappe.db.get_value(
-		"Social Identity", identity, ["name", "network", "author_id", "contact", "email"], as_dict=True,
+		"Social Identity", identity, ["name", "network", "author_id", "contact", "email", "handle", "display_name"],
+		as_dict=True,
 		for_update=for_update,
 	)
 	if not person:
@@ -98,8 +109,10 @@ def erase(identity: str, erased_by: str, commit_per_batch: bool = False) -> dict
 		"messages_anonymised": anonymise_messages(tickets, address, anonymous),
 		"tickets": sum(len(names) for names in tickets.values()),
 		"tickets_anonymised": anonymise_tickets(tickets, ticketed, address, anonymous),
+		"answers_redacted": redact_names(tickets, ticketed, person_names(person, posts)),
 	}
-	frappe.delete_doc("Social Identity", identity, ignore_permissions=True, force=True)
+	# Permanently: frappe's Deleted Document would keep a copy of the handle and name.
+	frappe.delete_doc("Social Identity", identity, ignore_permissions=True, force=True, delete_permanently=True)
 	summary["contact"] = dispose_contact(person.contact, address, anonymous)
 	keep_new = bool(summary["tickets"]) or summary["contact"] == "anonymised"
 	summary["unsubscribes_deleted"] = swap_unsubscribe(address, anonymous, keep_new)
@@ -110,13 +123,56 @@ def erase(identity: str, erased_by: str, commit_per_batch: bool = False) -> dict
 
 def identity_posts(person) -> list:
 	"""The identity's posts: linked to it, or (stored without the link) by the same author on its network."""
-	fields = ["name", "ticket_doctype", "ticket"]
+	fields = ["name", "ticket_doctype", "ticket", "author_name", "author_handle"]
 	posts = frappe.get_all("Social Post", filters={"social_identity": person.name}, fields=fields)
 	if person.author_id:
 		posts += frappe.get_all("Social Post", fields=fields, filters={
 			"network": person.network, "author_id": person.author_id, "social_identity": ("is", "not set"),
 		})
 	return posts
+
+
+def person_names(person, posts: list) -> set[str]:
+	"""The names the person went by (they may have changed between posts); very short ones would match words."""
+	names = {person.handle, person.display_name}
+	for post in posts:
+		names.update((post.author_name, post.author_handle))
+	return {name.strip() for name in names if name and len(name.strip()) >= MIN_NAME}
+
+
+def name_pattern(names: set[str]) -> re.Pattern | None:
+	variants = names | {html.escape(name) for name in names}  # sent messages hold escaped HTML
+	if not variants:
+		return None
+	alternatives = "|".join(re.escape(v) for v in sorted(variants, key=len, reverse=True))
+	return re.compile(rf"(?<![\w@])@?(?:{alternatives})(?![\w])")
+
+
+def redact_names(tickets: dict[str, set[str]], posts: list[str], names: set[str]) -> int:
+	"""The agents' answers stay, but not the person's name in them (an acknowledgement greets them by name):
+	their Social Replies and the messages sent on their tickets. Returns the number of records changed."""
+	pattern = name_pattern(names)
+	if not pattern:
+		return 0
+	changed = 0
+	for batch in create_batch(posts, BATCH):
+		for reply in frappe.get_all("Social Reply", filters={"social_post": ("in", batch)}, fields=["name", "text"]):
+			changed += redact_field("Social Reply", reply.name, "text", reply.text, pattern)
+	for doctype, ticket_names in tickets.items():
+		for batch in create_batch(sorted(ticket_names), BATCH):
+			sent = frappe.get_all("Communication", fields=["name", "content"], filters={
+				"reference_doctype": doctype, "reference_name": ("in", batch), "sent_or_received": "Sent"})
+			for message in sent:
+				changed += redact_field("Communication", message.name, "content", message.content, pattern)
+	return changed
+
+
+def redact_field(doctype: str, name: str, field: str, value: str | None, pattern: re.Pattern) -> int:
+	redacted = pattern.sub(ERASED, value or "")
+	if redacted == (value or ""):
+		return 0
+	frappe.db.set_value(doctype, name, field, redacted, update_modified=False)
+	return 1
 
 
 def delete_posts(names: list[str], commit_per_batch: bool = False) -> int:
@@ -191,13 +247,21 @@ def dispose_contact(contact: str | None, address: str, anonymous: str) -> str:
 	savepoint = "social_itsm_erase_contact"
 	frappe.db.savepoint(savepoint)
 	try:
-		frappe.delete_doc("Contact", contact, ignore_permissions=True)
+		delete_contact(contact)
 		return "deleted"
 	except frappe.LinkExistsError:
 		frappe.db.rollback(save_point=savepoint)
 		frappe.clear_last_message()
 		anonymise_contact(contact, address, anonymous)
 		return "anonymised"
+
+
+def delete_contact(contact: str) -> None:
+	"""Delete without a copy: frappe's Deleted Document would keep the whole record, and its "Deleted" feed line
+	names the Contact, whose name is the person's full name."""
+	frappe.delete_doc("Contact", contact, ignore_permissions=True, delete_permanently=True)
+	frappe.db.delete("Comment", {"comment_type": "Deleted", "reference_doctype": "Contact",
+		"subject": f"{_('Contact')} {contact}"})
 
 
 def made_by_app(contact: str, count_identities: bool = True) -> bool:
@@ -264,10 +328,10 @@ def audit(identity: str, network: str, erased_by: str, summary: dict) -> None:
 		"content": _(
 			"{0} erased the social data of Social Identity {1} ({2}): {3} posts deleted; {4} posts and {5} received "
 			"messages anonymised on {6} tickets kept, {7} of them opened from the person's post; contact: {8}; "
-			"{9} unsubscribe rows deleted."
+			"{9} unsubscribe rows deleted; the person's name redacted in {10} answers."
 		).format(
 			erased_by, identity, network, summary["posts_deleted"], summary["posts_anonymised"],
 			summary["messages_anonymised"], summary["tickets"], summary["tickets_anonymised"], summary["contact"],
-			summary["unsubscribes_deleted"],
+			summary["unsubscribes_deleted"], summary["answers_redacted"],
 		),
 	}).insert(ignore_permissions=True)

@@ -22,7 +22,7 @@ function confirm_erase(frm) {
 			"their posts on tickets (text, author, link and raw payload removed); their messages on those tickets (replaced by \"[erased at the person's request]\"); the subject and description of tickets opened from their posts; a Contact that tickets still name."
 		)}</p>
 		<p><b>${__("Kept as they are")}:</b> ${__(
-			"the tickets themselves and your agents' answers. One line in the Social ITSM Settings timeline records who erased this identity and how many records, not what they held."
+			"the tickets themselves and your agents' answers (the person's name in them becomes \"[erased]\"). One line in the Social ITSM Settings timeline records who erased this identity and how many records, not what they held."
 		)}</p>`;
 	frappe.confirm(message, () =>
 		frappe.call({
