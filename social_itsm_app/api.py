@@ -248,3 +248,44 @@ def channel_activity(channel: str, days: int = 14) -> dict:
 		if row.status in ("Converted", "Linked"):
 			ticketed[i] += row.posts
 	return {"labels": [str(label) for label in labels], "received": received, "ticketed": ticketed}
+
+
+@frappe.whitelist(methods=["GET"])
+def reply_context(ticket_doctype: str, ticket: str) -> dict:
+	"""What a reply editor needs before the agent types: the network's length limits and the allowed modes.
+
+	The limits are the connector class's own (no connector is built, so no secret is read); ``measure`` names
+	the counter in :mod:`social_itsm_app.connectors.split`. A direct message is only ever answered privately.
+	"""
+	from social_itsm_app.channel_config import network_key
+	from social_itsm_app.connectors import connector_class
+
+	require_agent()
+	doc = frappe.get_doc(ticket_doctype, ticket)
+	doc.check_permission("read")
+	if not doc.meta.has_field("social_post") or not doc.get("social_post"):
+		frappe.throw(_("{0} {1} did not come from a social post.").format(_(ticket_doctype), ticket))
+	post = outbound.latest_customer_post(ticket_doctype, ticket)
+	key = network_key(post.network)
+	try:
+		cls = connector_class(key) if key else None
+	except ConnectorError:
+		cls = None
+	if cls is None or key == "feed":  # pushed webhooks and feeds cannot be answered on the network
+		frappe.throw(_("Posts from {0} cannot be answered on the network.").format(_(post.network or "?")))
+	private_only = post.kind == "direct"
+	if private_only:
+		default_mode = "Private"
+	elif cls.private_limit is None:
+		default_mode = "Public"
+	else:
+		default_mode = "Private" if doc.get("social_reply_mode") == "Private" else "Public"
+	return {
+		"network": post.network,
+		"public_limit": int(cls.public_limit),
+		"private_limit": None if cls.private_limit is None else int(cls.private_limit),
+		"measure": cls.measure,
+		"default_mode": default_mode,
+		"private_only": private_only,
+		"channel": post.channel,
+	}
