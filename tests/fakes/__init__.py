@@ -1,0 +1,1 @@
+"""Local fake network servers for tests (loopback only, pure Python, no frappe)."""
