@@ -3,7 +3,12 @@
 Every network hands us attacker-controlled text: HTML (Mastodon ``content``, Discourse ``cooked``, feeds),
 entity-escaped text (X), or plain text that may itself contain markup. We keep *text only*: tags are
 removed, ``<script>``/``<style>`` bodies dropped, entities decoded, links kept readable as
-``label (url)``, control characters removed. The Frappe layer still escapes it when rendering.
+``label (url)``, control characters and lone surrogates removed. The Frappe layer still escapes it when
+rendering.
+
+Work is bounded: well-formed markup takes a linear fast path; the full parser only sees markup that is
+short and tame enough (BeautifulSoup's html.parser is quadratic on unterminated tags and on many sibling
+tags); anything else goes through the same linear walk as the fast path, in a forgiving mode.
 """
 
 from __future__ import annotations
@@ -23,10 +28,21 @@ _TAG = re.compile(r"</?[a-zA-Z!]")
 _HTML_TOKEN = re.compile(r"(<[^<>]*>)")
 _SIMPLE_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b([^<>]*?)/?>\Z")
 _HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u202a-\u202e\u2066-\u2069]")
+# Lone surrogates too: MariaDB's utf8mb4 rejects them, and json.loads makes them from "\\ud83d" escapes.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*\n+")
 MAX_TEXT = 100_000
+# The full parser only sees markup this short, with at most MAX_PARSED_TAGS "<" (our tree edits are
+# quadratic in sibling tags) and few constructs that run to the end of the input: html.parser rescans to
+# the end from each of them (9.5 s for "<a " * 5000). Other markup takes the forgiving linear walk.
+MAX_MARKUP = 50_000
+MAX_PARSED_TAGS = 500
+MAX_UNTERMINATED = 2
+MAX_RESCAN = 250_000  # "<" count x length, when a quote after the last ">" may hide it in an attribute
+_OPENER = re.compile(r"<[a-zA-Z/!?]")  # what html.parser reads as the start of a tag, not as text
+_FRAGMENT = re.compile(r"</?[a-zA-Z!][^<>]*>?")  # a tag, or what is left of one, up to the next < or >
+_BRACKETS = re.compile(r"[</]+")
 
 
 def html_to_text(markup: str | None, _depth: int = 0) -> str:
@@ -34,12 +50,40 @@ def html_to_text(markup: str | None, _depth: int = 0) -> str:
 
 	Escaped markup (``&lt;script&gt;``) decodes to tags; those are stripped too, so no tag ever survives.
 	The simple markup networks emit (paragraphs, line breaks, links, inline emphasis) takes a fast path;
-	anything else goes through BeautifulSoup.
+	other tame markup goes through BeautifulSoup, hostile or huge markup through a forgiving linear walk.
 	"""
 	if not markup:
 		return ""
+	markup = markup[: MAX_TEXT * 2]
 	fast = _simple_html_to_text(markup)
-	return fast if fast is not None else _soup_html_to_text(markup, _depth)
+	return strip_leftover_markup(fast if fast is not None else _parsed_html_to_text(markup, _depth))
+
+
+def _parsed_html_to_text(markup: str, depth: int = 0) -> str:
+	"""BeautifulSoup's text when the parse is cheap, else the forgiving linear walk's."""
+	if _hostile(markup):
+		return _walk_html(markup, lenient=True, depth=depth) or ""
+	return _soup_html_to_text(markup, depth)
+
+
+def _hostile(markup: str) -> bool:
+	"""Markup on which html.parser and our tree edits would be slow (linear; errs on the walk's side).
+
+	A tag, ``<!`` or ``<?`` ends at the first ">" outside a quoted attribute value, so only those after the
+	last ">" run to the end, unless a quote after it closes a value that hides it. Comments end at "-->",
+	marked sections (``<![CDATA[``) at "]]>".
+	"""
+	tags = markup.count("<")
+	if len(markup) > MAX_MARKUP or tags > MAX_PARSED_TAGS:
+		return True
+	after_last = markup.rfind(">") + 1
+	if len(_OPENER.findall(markup, after_last)) > MAX_UNTERMINATED:
+		return True
+	tail = markup[after_last:]
+	if ("'" in tail or '"' in tail) and tags * len(markup) > MAX_RESCAN:
+		return True
+	unclosed_comments = markup.count("<!--", markup.rfind("-->") + 1)
+	return unclosed_comments > MAX_UNTERMINATED or markup.count("<![") > MAX_UNTERMINATED
 
 
 def _soup_html_to_text(markup: str, _depth: int = 0) -> str:
@@ -58,7 +102,7 @@ def _soup_html_to_text(markup: str, _depth: int = 0) -> str:
 		block.insert_after("\n")
 	text = tidy(soup.get_text())
 	if _depth < 3 and _TAG.search(text):
-		return _soup_html_to_text(text, _depth + 1)
+		return _parsed_html_to_text(text, _depth + 1)
 	return text
 
 
@@ -72,7 +116,30 @@ def clean_text(text: str | None) -> str:
 		if _TAG.search(unescaped):
 			return html_to_text(unescaped)
 		text = unescaped
-	return tidy(text)
+	# Dropping a control character can join "<" and a letter: strip what tidying left.
+	return strip_leftover_markup(tidy(text))
+
+
+def strip_leftover_markup(text: str) -> str:
+	"""Text with no ``<tag``-like token left (the last step of cleaning; linear, a no-op on clean text).
+
+	Tag-like tokens go first; any "<" that still starts a tag (removing ``<a>`` from ``<<a>b`` makes one)
+	loses its "<"s, in a single pass over maximal runs of "<" and "/".
+	"""
+	if not _TAG.search(text):
+		return text
+	text = _FRAGMENT.sub("", text)
+	if _TAG.search(text):
+		text = _BRACKETS.sub(lambda run: _defuse(run, text), text)
+	return text.strip()
+
+
+def _defuse(run: re.Match, text: str) -> str:
+	"""A run of "<" and "/" that would start a tag keeps only its "/"s (the run is maximal: nothing joins)."""
+	following = text[run.end() : run.end() + 1]
+	if following.isascii() and (following.isalpha() or following == "!"):
+		return run.group().replace("<", "")
+	return run.group()
 
 
 def tidy(text: str) -> str:
@@ -91,10 +158,22 @@ def _simple_html_to_text(markup: str, depth: int = 0) -> str | None:
 	dropped with their content, unknown tags are stripped. Anything surprising returns None, and the
 	caller falls back to the full parser.
 	"""
+	return _walk_html(markup, lenient=False, depth=depth)
+
+
+def _walk_html(markup: str, lenient: bool, depth: int = 0) -> str | None:
+	"""One linear pass over text and tags. Strict (``lenient=False``): None at the first surprise.
+
+	Lenient, it never gives up: tag fragments in text are stripped, malformed tags dropped, a link nested
+	in a link ends the first one, stray closing tags are ignored, an unclosed ``<script>`` drops the rest.
+	"""
 	tokens = _HTML_TOKEN.split(markup)  # text, tag, text, tag, ..., text
-	if not _plain(tokens[0]):
-		return None
-	out: list[str] = [_unescape(tokens[0])]
+	first = tokens[0]
+	if not _plain(first):
+		if not lenient:
+			return None
+		first = _FRAGMENT.sub("", first)
+	out: list[str] = [_unescape(first)]
 	label: list[str] | None = None  # text of the <a> being read
 	href = ""
 	dropping: str | None = None  # inside <script> & co.: skip everything up to the closing tag
@@ -103,29 +182,33 @@ def _simple_html_to_text(markup: str, depth: int = 0) -> str | None:
 		if tag is _UNSEEN:
 			tag = _tag_parts(token)
 		if tag is None or not _plain(after):
-			return None
+			if not lenient:
+				return None
+			tag, after = _forgive(token, tag, after)
 		closing, name, attributes = tag
 		if dropping is not None:
 			if closing and name == dropping:
 				dropping = None
 		elif name in _DROP_TAGS:
 			if closing:
-				return None
-			if not token.endswith("/>"):
+				if not lenient:
+					return None
+			elif not token.endswith("/>"):
 				dropping = name
 		elif name == "br":
 			(out if label is None else label).append("\n")
 		elif name in _BLOCK_TAGS:
-			if label is not None:
-				return None
-			out.append("\n")
+			if label is None:
+				out.append("\n")
+			elif not lenient:
+				return None  # the parser keeps a block inside a link in the link's label
 		elif name == "a":
-			if (label is not None) != closing:
+			if (label is not None) != closing and not lenient:
 				return None  # nested or unbalanced links
-			if closing:
+			if label is not None:  # its </a>, or (lenient) a link inside it, which ends it
 				out.append(link_text("".join(label), href))
 				label = None
-			else:
+			if not closing:
 				found = _HREF.search(attributes)
 				href = html.unescape((found.group(1) or found.group(2) or "") if found else "").strip()
 				label = []
@@ -133,12 +216,34 @@ def _simple_html_to_text(markup: str, depth: int = 0) -> str | None:
 		if after and dropping is None:
 			(out if label is None else label).append(_unescape(after))
 	if label is not None or dropping is not None:
-		return None
+		if not lenient:
+			return None
+		if label is not None:
+			out.append(link_text("".join(label), href))
 	text = tidy("".join(out))
 	if _TAG.search(text):
 		# Entities spelled markup (&lt;script&gt;): that markup is stripped too, so no tag ever survives.
-		return _simple_html_to_text(text, depth + 1) if depth < 3 else None
+		if depth < 3:
+			return _walk_html(text, lenient, depth + 1)
+		return text if lenient else None
 	return text
+
+
+_JUNK = (False, "", "")  # a malformed tag: dropped, like an unknown one
+
+
+def _forgive(token: str, tag: tuple[bool, str, str] | None, after: str) -> tuple[tuple[bool, str, str], str]:
+	"""The lenient walk's reading of a malformed tag and of the text after it.
+
+	``<!-- -->``, ``<?xml?>``, ``<a"x>`` go; ``<3 you>`` is text; fragments like ``<a href='x`` are stripped from text.
+	"""
+	if not _plain(after):
+		after = _FRAGMENT.sub("", after)
+	if tag is None:
+		tag = _JUNK
+		if not _OPENER.match(token):
+			after = token + after
+	return tag, after
 
 
 def _plain(text: str) -> bool:
@@ -200,4 +305,3 @@ def first_line(text: str, limit: int = 140) -> str:
 		return line
 	cut = line[: limit - 1].rsplit(" ", 1)[0]
 	return (cut if len(cut) > limit // 2 else line[: limit - 1]) + "…"
-
