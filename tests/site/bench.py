@@ -1,8 +1,10 @@
 """Finding and driving a real Frappe bench for the site tests (tier 2).
 
-The bench is looked for at $SOCIAL_ITSM_BENCH (default /opt/frappe-bench). When found, the harness starts
-MariaDB and Redis if they are not running (CI's processes start from nothing), copies this checkout into
-the bench's apps/, creates a dedicated test site once, and runs bench commands. Nothing here builds a bench.
+The site tier is opt-in: it runs only with SOCIAL_ITSM_SITE_TESTS=1 (``.ci/run`` sets it), because it acts
+on the bench at $SOCIAL_ITSM_BENCH (default /opt/frappe-bench): it starts MariaDB and Redis if they are not
+running (CI's processes start from nothing), puts this checkout into the bench's apps/ (only where that
+folder is missing, a link, or a copy these tests made earlier: an app folder it did not create is never
+replaced), creates dedicated test sites once, and runs bench commands on them. Nothing here builds a bench.
 """
 
 from __future__ import annotations
@@ -25,18 +27,37 @@ PLAIN_SITE = os.environ.get("SOCIAL_ITSM_PLAIN_SITE", "social-itsm-plain.localho
 ERPNEXT_SITE = os.environ.get("SOCIAL_ITSM_ERPNEXT_SITE", "social-itsm-erpnext.localhost")
 DB_ROOT_PASSWORD = os.environ.get("SOCIAL_ITSM_DB_ROOT_PASSWORD", "root")
 APP = "social_itsm_app"
+OPT_IN = "SOCIAL_ITSM_SITE_TESTS"
+# Written into the copy of this checkout the tests put into apps/: only such a copy may be replaced later.
+COPY_MARKER = ".social-itsm-test-copy"
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", "*.pyc", "node_modules")
 
 
 def missing_reason() -> str | None:
-	"""Why the site tests cannot run here, or None when a usable bench is present."""
+	"""Why the site tests cannot run here, or None when a usable bench is present and they may use it."""
+	if os.environ.get(OPT_IN) != "1":
+		return (
+			f"the site tier is opt-in: set {OPT_IN}=1 to let it use the bench at {BENCH} (it starts MariaDB and "
+			"Redis, puts this checkout into apps/social_itsm_app and creates test sites; .ci/run sets it)"
+		)
 	if not (BENCH / "apps" / "frappe").is_dir():
 		return f"no Frappe bench at {BENCH} (set SOCIAL_ITSM_BENCH to use another path)"
 	if not (BENCH / "env" / "bin" / "python").exists():
 		return f"{BENCH} has no Python environment (env/bin/python)"
 	if not shutil.which("bench") and not (BENCH / "env" / "bin" / "bench").exists():
 		return "the bench command is not installed"
+	if not app_folder_is_ours():
+		return (
+			f"{BENCH / 'apps' / APP} was not put there by these tests (no {COPY_MARKER} marker): it is left "
+			"alone; use a bench without the app, or a link to this checkout"
+		)
 	return None
+
+
+def app_folder_is_ours() -> bool:
+	"""apps/social_itsm_app may be replaced: missing, a link (to this or another checkout), or our own copy."""
+	target = BENCH / "apps" / APP
+	return not target.exists() or target.is_symlink() or target.resolve() == REPO or (target / COPY_MARKER).exists()
 
 
 def bench_cmd() -> str:
@@ -120,11 +141,14 @@ def sync_app() -> None:
 	"""Put this checkout into the bench as apps/social_itsm_app and make the bench's Python import it."""
 	target = BENCH / "apps" / APP
 	if target.resolve() != REPO:
+		if not app_folder_is_ours():
+			raise RuntimeError(f"{target} was not made by these tests; refusing to replace it")
 		if target.is_symlink() or target.is_file():
 			target.unlink()
 		elif target.exists():
 			shutil.rmtree(target)
 		shutil.copytree(REPO, target, ignore=COPY_IGNORE)
+		(target / COPY_MARKER).write_text("a copy made by social_itsm_app's site tests; they may replace it\n")
 	apps_txt = BENCH / "sites" / "apps.txt"
 	apps = apps_txt.read_text().split()
 	if APP not in apps:
