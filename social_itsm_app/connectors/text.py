@@ -55,8 +55,10 @@ def html_to_text(markup: str | None, _depth: int = 0) -> str:
 	if not markup:
 		return ""
 	markup = markup[: MAX_TEXT * 2]
-	fast = _simple_html_to_text(markup)
-	return strip_leftover_markup(fast if fast is not None else _parsed_html_to_text(markup, _depth))
+	fast = _walk_html(markup, lenient=False)
+	if fast is not None:
+		return fast  # the strict walk leaves no tag (or gives None)
+	return strip_leftover_markup(_parsed_html_to_text(markup, _depth))
 
 
 def _parsed_html_to_text(markup: str, depth: int = 0) -> str:
@@ -116,8 +118,9 @@ def clean_text(text: str | None) -> str:
 		if _TAG.search(unescaped):
 			return html_to_text(unescaped)
 		text = unescaped
+	text = tidy(text)
 	# Dropping a control character can join "<" and a letter: strip what tidying left.
-	return strip_leftover_markup(tidy(text))
+	return strip_leftover_markup(text) if "<" in text else text
 
 
 def strip_leftover_markup(text: str) -> str:
