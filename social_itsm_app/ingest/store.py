@@ -7,6 +7,7 @@ the batch together with the channel's new cursor, so a killed worker loses nothi
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,12 +17,13 @@ import frappe
 from frappe.utils import now_datetime
 
 from social_itsm_app.connectors import SocialPost
+from social_itsm_app.connectors.safe_values import redact_payload, safe_url, scrub_surrogates, truncate
 from social_itsm_app.connectors.text import clean_text, first_line
 from social_itsm_app.ingest.identities import resolve_identities
 from social_itsm_app.triage import RuleSet, triage
 from social_itsm_app.triage.backlog import is_backlog
 from social_itsm_app.triage.decide import SpamGuard
-from social_itsm_app.triage.rules import CONVERT
+from social_itsm_app.triage.rules import CONVERT, Rule
 from social_itsm_app.triage.scoring import mood_label, urgency_label
 from social_itsm_app.triage.threads import ThreadIndex, lookup_keys
 from social_itsm_app.utils import to_site_datetime
@@ -44,23 +46,52 @@ class StoredBatch:
 	linked: list[str] = field(default_factory=list)  # posts attached to an existing ticket
 	to_convert: list[str] = field(default_factory=list)  # posts an auto-convert rule chose
 	backlog: int = 0  # posts too old for rules to act on (they wait for an agent)
+	failed: list[str] = field(default_factory=list)  # external ids the database refused (logged, skipped)
+
+	def drop(self, name: str) -> None:
+		for names in (self.new, self.linked, self.to_convert):
+			if name in names:
+				names.remove(name)
 
 
 def load_rules() -> RuleSet:
-	"""Enabled rules with their channels; cached per request/job (rules change rarely)."""
+	"""Enabled rules with their channels; cached per request/job (rules change rarely).
+
+	A rule that cannot be compiled (a regular expression saved before it was validated) is left out and
+	logged, instead of stopping every channel's intake.
+	"""
 	cached = getattr(frappe.local, "social_itsm_rules", None)
 	if cached is None:
-		rules = frappe.get_all("Social Listening Rule", filters={"enabled": 1}, fields=["*"])
+		records = frappe.get_all("Social Listening Rule", filters={"enabled": 1}, fields=["*"])
 		channels = frappe.get_all(
 			"Social Listening Rule Channel", filters={"parenttype": "Social Listening Rule"}, fields=["parent", "channel"]
 		)
 		by_rule: dict[str, list[str]] = {}
 		for row in channels:
 			by_rule.setdefault(row.parent, []).append(row.channel)
-		for rule in rules:
-			rule["channels"] = by_rule.get(rule["name"], [])
-		cached = frappe.local.social_itsm_rules = RuleSet.from_records(rules)
+		rules = []
+		for record in records:
+			record["channels"] = by_rule.get(record["name"], [])
+			try:
+				rules.append(Rule.from_record(record))
+			except ValueError as exc:
+				frappe.log_error(title=f"Social ITSM: rule {record['name']} is left out", message=str(exc),
+					reference_doctype="Social Listening Rule", reference_name=record["name"])
+		cached = frappe.local.social_itsm_rules = RuleSet(rules)
 	return cached
+
+
+def report_regex_timeouts(rules: RuleSet) -> None:
+	"""A rule whose regular expression ran out of time on posts did not match them: tell the admin once a batch."""
+	for rule, count in rules.timeouts.items():
+		frappe.log_error(
+			title=f"Social ITSM: the regular expression of rule {rule} ran out of time",
+			message=f"It did not match {count} post(s), which fell through to the next rule. Simplify the expression.",
+			reference_doctype="Social Listening Rule",
+			reference_name=rule,
+		)
+	for compiled in rules.compiled:
+		compiled.timeouts = 0
 
 
 def existing_ids(channel: str, external_ids: Sequence[str]) -> set[str]:
@@ -146,7 +177,7 @@ def store_posts(
 		name = frappe.generate_hash(length=12)
 		rows.append((
 			name, now, now, user, user, 0, 0,
-			post_title(post), channel, network, post.external_id[:255], (post.url or "")[:1000], post.kind, status,
+			post_title(post), channel, network, post.external_id, safe_url(post.url), post.kind, status,
 			posted_at,
 			clean_text(post.author_name)[:140], clean_text(post.author_handle)[:140], (post.author_id or "")[:255],
 			identities.get(post.author_id),
@@ -162,8 +193,66 @@ def store_posts(
 			threads.add(post.external_id, post.thread_id, ticket)
 		elif verdict.action == CONVERT and status == "New" and not backlog:
 			batch.to_convert.append(name)
-	frappe.db.bulk_insert("Social Post", POST_FIELDS, rows, ignore_duplicates=True)
+	insert_rows(channel, [fit_row(row) for row in rows], batch)
+	report_regex_timeouts(rules)
 	return batch
+
+
+def insert_rows(channel: str, rows: list[tuple], batch: StoredBatch) -> None:
+	"""One multi-row insert; when the database refuses it, row by row, so one bad post never wedges a channel.
+
+	A refused post is logged with its id (not its payload) and skipped: the cursor moves on past it.
+	"""
+	savepoint = "social_itsm_store_batch"
+	frappe.db.savepoint(savepoint)
+	try:
+		frappe.db.bulk_insert("Social Post", POST_FIELDS, rows, ignore_duplicates=True)
+		return
+	except Exception:
+		frappe.db.rollback(save_point=savepoint)
+	name_at, id_at = POST_FIELDS.index("name"), POST_FIELDS.index("external_id")
+	for row in rows:
+		frappe.db.savepoint(savepoint)
+		try:
+			frappe.db.bulk_insert("Social Post", POST_FIELDS, [row], ignore_duplicates=True)
+		except Exception as exc:
+			frappe.db.rollback(save_point=savepoint)
+			batch.drop(row[name_at])
+			batch.failed.append(row[id_at])
+			frappe.log_error(
+				title=f"Social ITSM: post {row[id_at]} of channel {channel} could not be stored",
+				message=f"{type(exc).__name__}: {str(exc)[:1000]}",
+				reference_doctype="Social Channel",
+				reference_name=channel,
+			)
+
+
+@functools.cache
+def column_limits(doctype: str = "Social Post", fields: tuple[str, ...] = tuple(POST_FIELDS)) -> tuple[int | None, ...]:
+	"""Characters each column holds (varchar length, or a safe count for TEXT), None when unbounded."""
+	meta = frappe.get_meta(doctype)
+	limits = []
+	for fieldname in fields:
+		df = meta.get_field(fieldname)
+		sql_type, length = frappe.db.type_map.get(df.fieldtype, (None, None)) if df else (None, None)
+		if sql_type == "varchar":
+			limits.append(int(df.length or length or 140))
+		elif sql_type == "text":
+			limits.append(16_000)  # 64 KB of utf8mb4, four bytes a character at worst
+		else:
+			limits.append(None)
+	return tuple(limits)
+
+
+def fit_row(row: tuple) -> tuple:
+	"""Every string cut to its column and free of lone surrogates, which utf8mb4 refuses."""
+	return tuple(
+		fit(value, limit) if isinstance(value, str) else value for value, limit in zip(row, column_limits(), strict=True)
+	)
+
+
+def fit(value: str, limit: int | None) -> str:
+	return truncate(value, limit) if limit else scrub_surrogates(value)
 
 
 def auto_action_max_age() -> timedelta | None:
@@ -178,7 +267,8 @@ def post_title(post: SocialPost) -> str:
 
 
 def _raw_json(raw: dict) -> str:
-	text = json.dumps(raw, ensure_ascii=False, default=str)
+	"""The network's payload for audit, without credentials (a Facebook paging link carries access_token=)."""
+	text = json.dumps(redact_payload(raw), ensure_ascii=False, default=str)
 	if len(text) > MAX_RAW:
 		text = json.dumps({"truncated": True, "preview": text[:MAX_RAW]})
 	return text

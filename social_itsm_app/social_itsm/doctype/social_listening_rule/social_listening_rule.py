@@ -1,13 +1,13 @@
 # Copyright (c) 2026, Social ITSM contributors
 # For license information, please see license.txt
 
-import re
 
 import frappe
 from frappe import _
 from frappe.model.document import Document
 
 from social_itsm_app.social_itsm.doctype.social_itsm_settings.social_itsm_settings import apply_profile_links
+from social_itsm_app.triage.rules import validate_regex as check_regex
 
 
 class SocialListeningRule(Document):
@@ -52,9 +52,9 @@ class SocialListeningRule(Document):
 		if not self.regex:
 			return
 		try:
-			re.compile(self.regex)
-		except re.error as exc:
-			frappe.throw(_("The regular expression is not valid: {0}").format(exc), title=_("Invalid rule"))
+			check_regex(self.regex)  # refuses patterns that could freeze a worker, with the reason
+		except ValueError as exc:
+			frappe.throw(_("The regular expression cannot be used: {0}").format(exc), title=_("Invalid rule"))
 
 	def set_link_doctypes(self):
 		profile = frappe.get_single("Social ITSM Settings").profile()
