@@ -27,6 +27,7 @@ from collections import defaultdict
 
 import frappe
 from frappe import _
+from frappe.model.rename_doc import rename_doc
 from frappe.utils import create_batch
 
 from social_itsm_app.ingest.identities import SYNTHETIC_DOMAIN, synthetic_email
@@ -299,7 +300,7 @@ def anonymise_contact(contact: str, address: str, anonymous: str) -> None:
 		"email_id": anonymous, "image": None,
 	}, update_modified=False)
 	# The Contact's name is its full name ("Jane Doe (Mastodon @jane)"); renaming updates every link to it.
-	new_name = frappe.rename_doc("Contact", contact, anonymous.split("@")[0], force=True, ignore_permissions=True,
+	new_name = rename_doc("Contact", contact, anonymous.split("@")[0], force=True, ignore_permissions=True,
 		show_alert=False, rebuild_search=False)
 	# rename_doc writes "renamed from <old name>" on the Contact; its versions hold the old values too.
 	frappe.db.delete("Comment", {"reference_doctype": "Contact", "reference_name": new_name})

@@ -272,6 +272,7 @@ class TestUserDataFields(FrappeTestCase):
 		self.assertEqual([row["name"] for row in data["Social Identity"]], [identity.name])
 
 		request = frappe.new_doc("Personal Data Deletion Request")
+		request.email = email
 		request._PersonalDataDeletionRequest__set_anonymization_data(email, "deleted-user-0001@example.com")
 		(entry,) = [e for e in request.full_match_privacy_docs if e["doctype"] == "Social Identity"]
 		request.redact_full_match_data(entry, email)
