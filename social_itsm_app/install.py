@@ -99,7 +99,8 @@ def delete_synthetic_contacts() -> tuple[int, int]:
 		frappe.db.savepoint("social_itsm_uninstall_contact")
 		try:
 			# Our identities still point at it until frappe drops their table.
-			frappe.db.set_value("Social Identity", {"contact": contact}, "contact", None, update_modified=False)
+			if frappe.db.table_exists("Social Identity"):
+				frappe.db.set_value("Social Identity", {"contact": contact}, "contact", None, update_modified=False)
 			delete_contact(contact)
 			deleted += 1
 		except frappe.LinkExistsError:

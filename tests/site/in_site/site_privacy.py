@@ -206,8 +206,16 @@ class TestRawPurge(FrappeTestCase):
 			retention.purge_old_posts()  # the daily job empties them too
 		self.assertIsNone(frappe.db.get_value("Social Post", old, "raw"))
 
-	def test_the_new_setting_defaults_to_thirty(self):
+	def test_the_new_setting_defaults_to_thirty_also_on_existing_sites(self):
+		from social_itsm_app.patches.v0_2 import raw_payload_days_default
+
 		self.assertEqual(frappe.get_meta(SETTINGS).get_field("raw_payload_days").default, "30")
+		frappe.db.delete("Singles", {"doctype": SETTINGS, "field": "raw_payload_days"})  # saved before the field
+		raw_payload_days_default.execute()
+		self.assertEqual(frappe.db.get_singles_dict(SETTINGS).get("raw_payload_days"), "30")
+		frappe.db.set_single_value(SETTINGS, "raw_payload_days", 0)  # an admin's choice survives the patch
+		raw_payload_days_default.execute()
+		self.assertEqual(retention.raw_payload_days(), 0)
 
 
 class TestUninstallCleanup(FrappeTestCase):
