@@ -73,3 +73,6 @@ user_data_fields = [
 ]
 
 export_python_type_annotations = True
+
+# Every whitelisted method declares its argument types (Frappe v16 checks them; v15 ignores the setting).
+require_type_annotated_api_methods = True

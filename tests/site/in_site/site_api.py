@@ -159,7 +159,7 @@ class TestManagedRecords(FrappeTestCase):
 	def setUp(self):
 		from site_foundation import make_channel, make_post
 
-		self.post = make_post(make_channel(), "managed-1")
+		self.post = make_post(make_channel(), f"managed-{frappe.generate_hash(length=8)}")
 		self.agent = make_user("managed-agent@example.com", (AGENT_ROLE,))
 
 	def tearDown(self):

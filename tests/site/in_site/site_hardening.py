@@ -167,3 +167,30 @@ class TestBadPosts(ChannelCase):
 		self.assertLessEqual(len(row.thread_id), 255)
 		self.assertNotIn("EAABsecret", row.raw)
 		self.assertIn("after=abc", row.raw)
+
+
+class TestSecretsInErrorLog(ChannelCase):
+	CHANNEL = "Hardening Secrets"
+
+	def test_a_job_that_fails_inside_a_connector_logs_no_token(self):
+		"""Frappe's job runner logs a failed job with every frame's local variables (the request headers, the
+		connector's config); a surprise inside a connector must reach it as a redacted ConnectorError only."""
+		from frappe.utils.background_jobs import execute_job
+
+		self.make(network="Mastodon", base_url=MASTODON, access_token="tok-must-not-leak-9f3b")
+
+		def explode(request):
+			raise ZeroDivisionError("a bug deep in the network stack")
+
+		before = frappe.db.count("Error Log")
+		with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+			rsps.add_callback(responses.GET, NOTIFICATIONS, callback=explode)
+			try:
+				execute_job(frappe.local.site, jobs.FETCH_JOB, None, "test", {"channel": self.CHANNEL}, is_async=False)
+			except Exception:
+				frappe.db.rollback()
+		logs = frappe.get_all("Error Log", fields=["error"], order_by="creation desc", limit=frappe.db.count("Error Log") - before)
+		self.assertTrue(logs, "the failure was logged")
+		for log in logs:
+			self.assertNotIn("tok-must-not-leak-9f3b", log.error)
+		self.assertEqual(frappe.db.get_value("Social Channel", self.CHANNEL, "status"), "Failing")
