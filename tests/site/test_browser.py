@@ -171,3 +171,128 @@ def test_the_post_list_shows_new_posts_without_a_reload(list_site):
 			page.screenshot(path=str(SHOTS / "live-list.png"))
 		finally:
 			browser.close()
+
+
+# --- the reply editor in Helpdesk's agent UI (the HD Form Script fixture) ------------------------------------
+
+AGENT = "browser-agent@example.com"
+AGENT_PASSWORD = "Browser-Agent-1"
+FORM_SCRIPT = bench.REPO / "social_itsm_app" / "fixtures" / "hd_form_script.json"
+
+MAKE_AGENT = f"""
+if not frappe.db.exists("User", {AGENT!r}):
+    user = frappe.get_doc({{"doctype": "User", "email": {AGENT!r}, "first_name": "Alex", "last_name": "Agent",
+        "send_welcome_email": 0}}).insert()
+    user.add_roles("Agent")
+if not frappe.db.exists("HD Agent", {AGENT!r}):
+    frappe.get_doc({{"doctype": "HD Agent", "user": {AGENT!r}, "agent_name": "Alex Agent", "is_active": 1}}).insert()
+from frappe.utils.password import update_password
+update_password({AGENT!r}, {AGENT_PASSWORD!r})
+# The checkout's form script, as migrate would load it (fixtures sync on migrate).
+from frappe.core.doctype.data_import.data_import import import_doc
+import_doc({str(FORM_SCRIPT)!r})
+"""
+
+CONVERT = """
+from social_itsm_app.tickets.convert import convert_post
+print(convert_post({post!r})["ticket"])
+"""
+
+QUEUED_REPLY = """
+import json
+print(json.dumps(frappe.get_all("Social Reply", filters={{"ticket_doctype": "HD Ticket", "ticket": {ticket!r}}},
+    fields=["reply_mode", "text", "sent_by"], order_by="creation asc")))
+"""
+
+
+@pytest.fixture(scope="module")
+def helpdesk_ticket() -> str:
+	"""A social HD Ticket on the Helpdesk test site, and an agent (Agent role and HD Agent) who may log in."""
+	bench.prepare()
+	if bench.APP not in bench.installed_apps():
+		bench.site_bench("install-app", bench.APP)
+	if "helpdesk" not in bench.installed_apps():
+		pytest.skip(f"the reply editor check needs helpdesk on {bench.SITE}")
+	bench.run_python(MAKE_AGENT)
+	post = bench.run_python(MAKE_POST).strip().splitlines()[-1]
+	return bench.run_python(CONVERT.format(post=post)).strip().splitlines()[-1]
+
+
+def test_helpdesk_agent_answers_in_the_reply_editor(helpdesk_ticket):
+	"""Reply on network opens the form script's editor: a live counter of the network's limit that announces the
+	numbered parts, Public/Private, errors inside the modal, Esc to close, and a toast once the reply is queued."""
+	import json
+
+	from playwright.sync_api import expect, sync_playwright
+
+	ticket = helpdesk_ticket
+	shots = SHOTS / "helpdesk-reply-editor"
+	shots.mkdir(parents=True, exist_ok=True)
+	base = f"http://{bench.SITE}:{PORT}"
+	dialogs: list[str] = []
+	long_text = " ".join(
+		f"Step {i}: we restarted the badge service on the north door controller and checked the card reader log."
+		for i in range(1, 8)
+	)
+	with bench.WebServer(PORT), sync_playwright() as playwright:
+		browser = launch(playwright, bench.SITE)
+		try:
+			page = browser.new_page(viewport={"width": 1400, "height": 900})
+			page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+			page.goto(f"{base}/login")  # logged in from the page, so the session cookie is the browser's
+			status = page.evaluate(
+				"""([usr, pwd]) => fetch("/api/method/login", {method: "POST", body: new URLSearchParams({usr, pwd}),
+					headers: {Accept: "application/json"}}).then((r) => r.status)""",
+				[AGENT, AGENT_PASSWORD],
+			)
+			assert status == 200, status
+			page.goto(f"{base}/helpdesk/tickets/{ticket}")
+			reply_button = page.get_by_role("button", name="Reply on network")
+			expect(reply_button).to_be_visible(timeout=60_000)
+
+			# Esc closes the editor and gives the focus back.
+			reply_button.click()
+			editor = page.get_by_role("dialog", name="Reply on Mastodon")
+			expect(editor).to_be_visible(timeout=30_000)
+			page.keyboard.press("Escape")
+			expect(editor).to_have_count(0)
+
+			reply_button.click()
+			expect(editor).to_be_visible()
+			box = editor.get_by_label("Your reply")
+			expect(box).to_be_focused()
+			public, private = editor.get_by_label("Public reply in the thread"), editor.get_by_label("Private message")
+			expect(public).to_be_checked()  # the ticket's reply mode
+			counter = editor.locator("[aria-live=polite]")
+			expect(counter).to_have_text("0 / 500")
+			box.fill(long_text[:-60])
+			page.keyboard.type(long_text[-60:])  # typed: the counter follows every key
+			expect(counter).to_contain_text("/ 500")
+			expect(counter).to_contain_text("will be sent as 2 numbered parts (estimate)")
+			page.screenshot(path=str(shots / "1-long-reply.png"))
+
+			private.check()
+			expect(private).to_be_checked()
+			# A refused send shows the server's message inside the editor, as text.
+			refusal = {"exc_type": "ValidationError", "_server_messages": json.dumps([json.dumps(
+				{"message": "Channel paused <img src=x onerror=alert(1)>"})])}
+			page.route("**/api/method/social_itsm_app.api.reply_on_network",
+				lambda route: route.fulfill(status=417, json=refusal))
+			editor.get_by_role("button", name="Send").click()
+			expect(editor.get_by_role("alert")).to_have_text("Could not queue the reply: Channel paused")
+			assert page.locator("img[src='x']").count() == 0
+			page.screenshot(path=str(shots / "2-error.png"))
+			page.unroute("**/api/method/social_itsm_app.api.reply_on_network")
+
+			editor.get_by_role("button", name="Send").click()
+			toast = page.get_by_role("status").filter(has_text="queued for Mastodon")
+			expect(toast).to_be_visible(timeout=30_000)
+			expect(editor).to_have_count(0)
+			page.wait_for_timeout(1500)  # Helpdesk reloads the ticket on its realtime update
+			page.screenshot(path=str(shots / "3-queued.png"))
+		finally:
+			browser.close()
+	assert dialogs == []  # no window.prompt, alert or confirm
+	replies = json.loads(bench.run_python(QUEUED_REPLY.format(ticket=ticket)).strip().splitlines()[-1])
+	assert [(r["reply_mode"], r["text"], r["sent_by"]) for r in replies] == [("Private", long_text, AGENT)]
+	print(f"screenshots in {shots}")
