@@ -108,7 +108,8 @@ class TestPermissions(FrappeTestCase):
 	def test_agents_read_posts_but_do_not_manage_channels(self):
 		agent = make_user("social-agent@example.com", (AGENT_ROLE,))
 		self.assertTrue(frappe.has_permission("Social Post", "read", user=agent))
-		self.assertTrue(frappe.has_permission("Social Reply", "create", user=agent))
+		# Replies are queued from tickets by the app (api.reply_on_network, the reply box), never created by hand.
+		self.assertFalse(frappe.has_permission("Social Reply", "create", user=agent))
 		self.assertTrue(frappe.has_permission("Social Channel", "read", user=agent))
 		self.assertFalse(frappe.has_permission("Social Channel", "write", user=agent))
 		self.assertFalse(frappe.has_permission("Social Listening Rule", "create", user=agent))

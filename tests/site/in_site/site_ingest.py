@@ -13,6 +13,7 @@ from site_foundation import HOST, NO_HOST, TICKET
 
 from social_itsm_app.connectors import AuthError, ConnectorError, FetchResult, RateLimited, SocialPost
 from social_itsm_app.ingest import jobs
+from social_itsm_app.ingest.runtime import persist_state
 from social_itsm_app.ingest.store import store_posts
 from social_itsm_app.tickets.convert import convert_post
 
@@ -58,10 +59,13 @@ class FakeConnector:
 	def __init__(self, result=None, error=None, saved_state=None):
 		self.result, self.error = result, error
 		self.saved_state = saved_state or {}
+		self.on_state_saved = None
 		self.cursors: list[str | None] = []
 
 	def fetch(self, cursor=None):
 		self.cursors.append(cursor)
+		if self.saved_state and self.on_state_saved:
+			self.on_state_saved(self.saved_state)  # a real connector hands a rotated token over at once
 		if self.error:
 			raise self.error
 		return self.result
@@ -137,7 +141,11 @@ class TestFetchJob(FrappeTestCase):
 		remove_channel(self.channel.name)
 
 	def fetch(self, connector):
-		with patch.object(jobs, "build_connector", return_value=connector):
+		def build(doc, session=None):
+			connector.on_state_saved = lambda state: persist_state(doc.name, state)  # as runtime.build_connector
+			return connector
+
+		with patch.object(jobs, "build_connector", side_effect=build):
 			return jobs.fetch_channel(self.channel.name)
 
 	def test_success_stores_posts_and_advances_cursor_together(self):
