@@ -174,6 +174,7 @@ class TestHelpdeskIntegration(FrappeTestCase):
 	def test_helpdesk_agent_ui_gets_the_form_script_and_sidebar_fields(self):
 		script = frappe.get_doc("HD Form Script", "Social ITSM: reply on the network")
 		self.assertEqual((script.dt, script.enabled), ("HD Ticket", 1))
-		self.assertIn("social_itsm_app.api.reply_on_network", script.script)
+		self.assertIn("social_itsm_app.api.", script.script)
+		self.assertIn('post("reply_on_network"', script.script)
 		fields = {row.fieldname for row in frappe.get_doc("HD Ticket Template", "Default").fields}
 		self.assertTrue({"social_channel", "social_reply_mode"} <= fields)
