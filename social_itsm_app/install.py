@@ -8,7 +8,7 @@ from frappe.utils.fixtures import sync_fixtures
 
 from social_itsm_app.hosts import AGENT_ROLES, PROFILES
 from social_itsm_app.ingest.identities import SYNTHETIC_DOMAIN
-from social_itsm_app.privacy import delete_contact, made_by_app
+from social_itsm_app.privacy import delete_contact, made_by_app, named_by_tickets
 
 APP = "social_itsm_app"
 MODULE = "Social ITSM"
@@ -87,13 +87,13 @@ def delete_synthetic_unsubscribes() -> int:
 def delete_synthetic_contacts() -> tuple[int, int]:
 	"""Delete the Contacts the app made for authors (only a synthetic address, nothing else about them).
 
-	A Contact that a ticket (or any other record) still names is kept: the host's tickets stay after uninstall
-	and frappe refuses to break their link. Returns (deleted, kept)."""
+	A Contact that a ticket (or any other record) still names is kept: the host's tickets stay after uninstall and
+	must keep their customer (ERPNext would silently clear an Issue's contact). Returns (deleted, kept)."""
 	parents = frappe.get_all("Contact Email", filters={"parenttype": "Contact", "email_id": ("like", f"%@{SYNTHETIC_DOMAIN}")},
 		pluck="parent", distinct=True)
 	deleted = kept = 0
 	for contact in parents:
-		if not made_by_app(contact, count_identities=False):
+		if not made_by_app(contact, count_identities=False) or named_by_tickets(contact):
 			kept += 1
 			continue
 		frappe.db.savepoint("social_itsm_uninstall_contact")

@@ -30,6 +30,7 @@ from frappe import _
 from frappe.model.rename_doc import rename_doc
 from frappe.utils import create_batch
 
+from social_itsm_app.hosts import PROFILES
 from social_itsm_app.ingest.identities import SYNTHETIC_DOMAIN, synthetic_email
 
 ERASED = "[erased]"
@@ -245,6 +246,9 @@ def dispose_contact(contact: str | None, address: str, anonymous: str) -> str:
 	if not made_by_app(contact):
 		drop_address(contact, address)
 		return "kept"
+	if named_by_tickets(contact):
+		anonymise_contact(contact, address, anonymous)
+		return "anonymised"
 	savepoint = "social_itsm_erase_contact"
 	frappe.db.savepoint(savepoint)
 	try:
@@ -263,6 +267,16 @@ def delete_contact(contact: str) -> None:
 	frappe.delete_doc("Contact", contact, ignore_permissions=True, delete_permanently=True)
 	frappe.db.delete("Comment", {"comment_type": "Deleted", "reference_doctype": "Contact",
 		"subject": f"{_('Contact')} {contact}"})
+
+
+def named_by_tickets(contact: str) -> bool:
+	"""Asked directly: ERPNext clears an Issue's contact when the Contact is deleted (Contact.on_trash), so frappe's
+	link check alone would keep it on Helpdesk and drop it from the tickets on ERPNext."""
+	for doctype in PROFILES:
+		if frappe.db.table_exists(doctype) and frappe.get_meta(doctype).has_field("contact"):
+			if frappe.db.exists(doctype, {"contact": contact}):
+				return True
+	return False
 
 
 def made_by_app(contact: str, count_identities: bool = True) -> bool:
