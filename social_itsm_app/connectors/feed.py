@@ -42,7 +42,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import requests
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, UnicodeDammit
 
 from social_itsm_app.connectors.base import (
 	AccountInfo,
@@ -298,9 +298,25 @@ def _typed_text(value: str | None, detail: Any) -> str:
 	return html_to_text(value) if "html" in kind else clean_text(value)
 
 
+# A status page is small; a larger answer is cut before parsing (the byte cap of the HTTP layer is larger).
+MAX_PAGE_CHARS = 2_000_000
+
+
+def parseable_page(body: bytes) -> str:
+	"""The page as text html.parser handles in linear time.
+
+	html.parser rescans to the end of the input for every tag left open there ("<a " * 5000 after </html>
+	took 4.6 s): nothing after the last ">" can be an element, so it is dropped before parsing.
+	"""
+	# UnicodeDammit reads the page's own charset (meta tag, BOM) as BeautifulSoup would have from the bytes.
+	text = (UnicodeDammit(body, is_html=True).unicode_markup or "") if isinstance(body, bytes) else str(body)
+	text = text[:MAX_PAGE_CHARS]
+	return text[: text.rfind(">") + 1]
+
+
 def parse_html_page(body: bytes, selector: str, page_url: str) -> tuple[dict[str, str], list[SocialPost]]:
 	"""Each element matching ``selector`` is one item: id from its ``id`` attribute or a hash of its text."""
-	soup = BeautifulSoup(body, "html.parser")
+	soup = BeautifulSoup(parseable_page(body), "html.parser")
 	title = clean_text(soup.title.get_text()) if soup.title else page_url
 	now = datetime.now(timezone.utc)
 	posts = []
