@@ -48,6 +48,10 @@ def remove_channel(name: str) -> None:
 				frappe.db.delete("Communication", {"reference_doctype": ticket_doctype, "reference_name": ticket})
 				frappe.delete_doc(ticket_doctype, ticket, force=True, ignore_permissions=True)
 	frappe.db.delete("Social Post", {"channel": name})
+	replies = frappe.get_all("Social Reply", filters={"channel": name}, pluck="name")
+	if replies:  # e.g. auto-acknowledgements: a later ticket of the same name must not inherit them
+		frappe.db.delete("Social Reply Part", {"parent": ("in", replies), "parenttype": "Social Reply"})
+		frappe.db.delete("Social Reply", {"name": ("in", replies)})
 	frappe.db.delete("Error Log", {"reference_name": name})
 	frappe.db.delete("Notification Log", {"document_name": name})
 	if frappe.db.exists("Social Channel", name):

@@ -181,7 +181,7 @@ class TestReplyPath(ReplyCase):
 		self.assertEqual(len(sent), 1, sent)  # once: the reply hook did not queue (or record) it a second time
 		self.assertIn("Restarted the spooler.<br>Try again please.", sent[0].content)
 		self.assertEqual(sent[0].sender, "reply-agent@example.com")
-		self.assertEqual(frappe.db.count("Social Reply", {"ticket": self.ticket}), 1)
+		self.assertEqual(frappe.db.count("Social Reply", {"channel": CHANNEL, "ticket": self.ticket}), 1)
 		self.assertEqual(frappe.db.get_value("Social Reply", result["reply"], "communication"), sent[0].name)
 		first = "first_responded_on"
 		self.assertTrue(frappe.db.get_value(TICKET, self.ticket, first), "the answer must count as the first response")
