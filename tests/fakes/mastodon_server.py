@@ -15,8 +15,9 @@ What it implements is what ``social_itsm_app/connectors/mastodon.py`` calls, the
   ones; a non-empty page carries ``Link: <...max_id=oldest>; rel="next", <...min_id=newest>; rel="prev"``.
   https://docs.joinmastodon.org/methods/notifications/#get
 * ``POST /api/v1/statuses`` (form fields ``status``, ``in_reply_to_id``, ``visibility``) honouring
-  ``Idempotency-Key`` as Mastodon does: the same key returns the status it created first, never a second one;
-  unknown ``in_reply_to_id`` is a 404 and a text over 500 characters a 422.
+  ``Idempotency-Key`` as Mastodon does: within ``key_ttl`` (Mastodon: up to one hour) the same key returns the
+  status it created first, never a second one; after that the key is forgotten. Unknown ``in_reply_to_id`` is a
+  404 and a text over 500 characters a 422.
   https://docs.joinmastodon.org/methods/statuses/#create
 * ``GET /api/v1/accounts/verify_credentials``; a wrong bearer token is a 401 everywhere.
 
@@ -30,7 +31,8 @@ that happen after Mastodon would have stored the status (``timeout``, ``truncate
 half of the ``connection_reset``s) create the status first and lose the answer: the in-doubt case (``wrong_shape``
 creates it too and answers with a list).
 
-:meth:`stall` holds the next matching request until the test releases it (to kill a worker while it waits).
+:meth:`script` forces the faults of the next requests, :meth:`advance` moves the server's clock ahead (key
+lifetime, rate-limit resets), :meth:`stall` holds the next matching request until the test releases it (to kill a worker while it waits).
 Everything is bounded: handler threads time out idle sockets, a stall lasts at most ``max_stall`` seconds and
 the server shuts itself down after ``max_lifetime`` seconds.
 """
@@ -91,8 +93,9 @@ def _iso(moment: datetime) -> str:
 class Stall:
 	"""A request held by the server: ``arrived`` is set when it comes in, ``release()`` lets it end (unanswered)."""
 
-	def __init__(self, method: str, path: str, accept: bool):
+	def __init__(self, method: str, path: str, accept: bool, skip: int = 0):
 		self.method, self.path, self.accept = method, path, accept
+		self.skip = skip  # matching requests to let through (answered as usual) before the one held
 		self.arrived = threading.Event()
 		self._released = threading.Event()
 		self.status_id: str | None = None  # the status a held POST created before it stalled (accept=True)
@@ -117,6 +120,7 @@ class FakeMastodon:
 		author_prefix: str = "fault",
 		token: str = "fake-mastodon-token",
 		reset_seconds: float = 3.0,
+		key_ttl: float = 3600.0,
 		max_stall: float = 30.0,
 		max_lifetime: float = 900.0,
 	):
@@ -133,6 +137,10 @@ class FakeMastodon:
 		self.max_burst = max_burst
 		self.token = token
 		self.reset_seconds = reset_seconds
+		self.key_ttl = key_ttl  # Mastodon keeps an Idempotency-Key for up to an hour
+		self.clock_offset = 0.0  # advance(): the server's clock runs ahead (for what happens after hours)
+		self._key_time: dict[str, float] = {}
+		self._scripted: list[tuple[str, str]] = []
 		self.max_stall = max_stall
 		self.max_lifetime = max_lifetime
 		self.authors = [self._account(f"{author_prefix}-user-{i}", 120000000 + i) for i in range(authors)]
@@ -143,7 +151,7 @@ class FakeMastodon:
 		self.notifications: list[dict[str, Any]] = []
 		self.mention_status_of: dict[int, str] = {}  # notification id -> status id, mentions only
 		self.statuses: dict[str, dict[str, Any]] = {}  # every status: the mentions and the ones POSTed to us
-		self.by_key: dict[str, str] = {}  # Idempotency-Key -> the status id it created
+		self.by_key: dict[str, str] = {}  # Idempotency-Key -> the status id it created (the latest, see key_ttl)
 		self.created: list[dict[str, Any]] = []  # every status POST accepted: key, id, in_reply_to_id, text
 		self._next_notification = 41000000
 		self._next_status = 113600000000000000
@@ -210,12 +218,37 @@ class FakeMastodon:
 	def faults_off(self) -> None:
 		self.set_faults(0.0, 0.0)
 
-	def stall(self, method: str, path: str, *, accept: bool = False) -> Stall:
-		"""Hold the next ``method`` request to ``path``; a POST with ``accept`` creates its status first."""
-		stall = Stall(method.upper(), path, accept)
+	def script(self, method: str, kinds: list[str]) -> None:
+		"""The next ``method`` requests get these faults, in order ("ok" for a normal answer), whatever the rates."""
+		unknown = set(kinds) - set(FAULT_KINDS) - {"ok"}
+		if unknown:
+			raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
+		with self.lock:
+			self._scripted += [(method.upper(), kind) for kind in kinds]
+
+	def advance(self, seconds: float) -> None:
+		"""Move the server's clock ahead: rate-limit resets and the Idempotency-Key lifetime follow it."""
+		with self.lock:
+			self.clock_offset += seconds
+
+	def now(self) -> datetime:
+		return datetime.now(timezone.utc) + timedelta(seconds=self.clock_offset)
+
+	def stall(self, method: str, path: str, *, accept: bool = False, skip: int = 0) -> Stall:
+		"""Hold the next ``method`` request to ``path`` (after letting ``skip`` of them through) until released,
+		then close it unanswered; a POST with ``accept`` creates its status first."""
+		stall = Stall(method.upper(), path, accept, skip)
 		with self.lock:
 			self._stalls.append(stall)
 		return stall
+
+	def cancel_stalls(self) -> None:
+		"""Forget holds no request has reached yet, and release the held ones."""
+		with self.lock:
+			stalls, self._stalls = self._stalls + self._held, []
+			self._held = []
+		for stall in stalls:
+			stall.release()
 
 	def add_mentions(self, count: int, *, others: bool = True) -> list[str]:
 		"""``count`` new mention notifications (and, with ``others``, a follow or favourite now and then)."""
@@ -309,7 +342,8 @@ class FakeMastodon:
 	def _status_for(self, key: str | None, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
 		"""Create the status a POST asks for (or return the one its Idempotency-Key created before)."""
 		with self.lock:
-			if key and key in self.by_key:
+			now = time.time() + self.clock_offset
+			if key and key in self.by_key and now - self._key_time[key] <= self.key_ttl:
 				self.repeated_keys += 1
 				return 200, self.statuses[self.by_key[key]]
 			text = form.get("status", "")
@@ -333,6 +367,7 @@ class FakeMastodon:
 			self.statuses[status_id] = status
 			if key:
 				self.by_key[key] = status_id
+				self._key_time[key] = now
 			self.created.append({"key": key, "id": status_id, "in_reply_to_id": target, "text": text})
 			return 200, status
 
@@ -372,6 +407,12 @@ class FakeMastodon:
 
 	def _choose(self, method: str) -> str:
 		with self.lock:
+			for index, (scripted_method, kind) in enumerate(self._scripted):
+				if scripted_method == method:
+					del self._scripted[index]
+					if kind != "ok":
+						self.fault_counts[kind] += 1
+					return kind
 			rate = self.post_fault_rate if method == "POST" else self.fault_rate
 			if rate <= 0 or self.rng.random() >= rate:
 				return "ok"
@@ -394,6 +435,9 @@ class FakeMastodon:
 		with self.lock:
 			for stall in self._stalls:
 				if stall.method == method and path.startswith(stall.path):
+					if stall.skip > 0:
+						stall.skip -= 1
+						return None
 					self._stalls.remove(stall)
 					self._held.append(stall)
 					self.stalls_held += 1
@@ -483,7 +527,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 		kind = fake._choose(method)
 		if kind in ("rate_limit_reset", "rate_limit_retry_after"):
-			reset = datetime.now(timezone.utc) + timedelta(seconds=fake.reset_seconds)
+			reset = fake.now() + timedelta(seconds=fake.reset_seconds)
 			headers = {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0"}
 			if kind == "rate_limit_reset":
 				headers["X-RateLimit-Reset"] = _iso(reset)
