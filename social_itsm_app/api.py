@@ -8,9 +8,9 @@ from dataclasses import asdict
 import frappe
 from frappe import _
 
+from social_itsm_app.channels.runtime import build_connector, credentials_in_use
 from social_itsm_app.connectors import ConnectorError
 from social_itsm_app.ingest.jobs import enqueue_fetch, job_id
-from social_itsm_app.ingest.runtime import build_connector, credentials_in_use
 from social_itsm_app.permissions import require_agent
 from social_itsm_app.replies import outbound
 from social_itsm_app.social_itsm.doctype.social_post.social_post import AGENT_STATUSES
@@ -257,7 +257,7 @@ def reply_context(ticket_doctype: str, ticket: str) -> dict:
 	The limits are the connector class's own (no connector is built, so no secret is read); ``measure`` names
 	the counter in :mod:`social_itsm_app.connectors.split`. A direct message is only ever answered privately.
 	"""
-	from social_itsm_app.channel_config import network_key
+	from social_itsm_app.channels.config import network_key
 	from social_itsm_app.connectors import connector_class
 
 	require_agent()

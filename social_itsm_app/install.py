@@ -7,7 +7,7 @@ from frappe.utils import create_batch
 from frappe.utils.fixtures import sync_fixtures
 
 from social_itsm_app.hosts import AGENT_ROLES, PROFILES
-from social_itsm_app.ingest.identities import SYNTHETIC_DOMAIN
+from social_itsm_app.people.identities import SYNTHETIC_DOMAIN
 from social_itsm_app.privacy import delete_contact, made_by_app, named_by_tickets
 
 APP = "social_itsm_app"

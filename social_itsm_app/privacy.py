@@ -31,7 +31,7 @@ from frappe.model.rename_doc import rename_doc
 from frappe.utils import create_batch
 
 from social_itsm_app.hosts import PROFILES
-from social_itsm_app.ingest.identities import SYNTHETIC_DOMAIN, synthetic_email
+from social_itsm_app.people.identities import SYNTHETIC_DOMAIN, synthetic_email
 
 ERASED = "[erased]"
 ERASED_MESSAGE = "[erased at the person's request]"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from social_itsm_app.channel_config import FIELD_MAP, NETWORK_KEYS, REQUIRED, connector_config, missing_fields
+from social_itsm_app.channels.config import FIELD_MAP, NETWORK_KEYS, REQUIRED, connector_config, missing_fields
 from social_itsm_app.connectors import connector_class
 
 COMPLETE = {

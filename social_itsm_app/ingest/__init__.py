@@ -1,1 +1,1 @@
-"""Frappe side of intake: scheduled fetches, storing posts in batches, identities, channel health."""
+"""Frappe side of intake: the every-minute tick, the per-channel fetch job, batch storage, channel health."""

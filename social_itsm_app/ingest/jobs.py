@@ -14,8 +14,8 @@ import frappe
 from frappe import _
 from frappe.utils import add_to_date, get_url_to_form, now_datetime
 
+from social_itsm_app.channels.runtime import build_connector, credentials_in_use
 from social_itsm_app.connectors import AuthError, ConnectorError, FetchResult, RateLimited
-from social_itsm_app.ingest.runtime import build_connector, credentials_in_use
 from social_itsm_app.ingest.store import StoredBatch, store_posts
 from social_itsm_app.scheduling import next_fetch_at
 from social_itsm_app.tickets.convert import attach_linked, auto_convert
@@ -218,5 +218,5 @@ def after_store(doc, batch: StoredBatch) -> None:
 	if batch.to_convert:
 		auto_convert(batch.to_convert)
 	if batch.new:
-		frappe.enqueue("social_itsm_app.ingest.identities.link_contacts", queue="default",
+		frappe.enqueue("social_itsm_app.people.identities.link_contacts", queue="default",
 			job_id="social_itsm_link_contacts", deduplicate=True)

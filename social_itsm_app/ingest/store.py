@@ -19,7 +19,7 @@ from frappe.utils import now_datetime
 from social_itsm_app.connectors import SocialPost
 from social_itsm_app.connectors.safe_values import redact_payload, safe_url, scrub_surrogates, truncate
 from social_itsm_app.connectors.text import clean_text, first_line
-from social_itsm_app.ingest.identities import resolve_identities
+from social_itsm_app.people.identities import resolve_identities
 from social_itsm_app.triage import RuleSet, triage
 from social_itsm_app.triage.backlog import is_backlog
 from social_itsm_app.triage.decide import SpamGuard

@@ -14,12 +14,12 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
-from social_itsm_app.channel_config import network_key
+from social_itsm_app.channels.config import network_key
+from social_itsm_app.channels.runtime import build_connector, credentials_in_use
 from social_itsm_app.connectors import ConnectorError, RateLimited, SentReply, SocialPost, connector_class
+from social_itsm_app.content import delivery_html, reply_text_from_html
 from social_itsm_app.hosts import PROFILES
-from social_itsm_app.ingest.runtime import build_connector, credentials_in_use
 from social_itsm_app.replies import state
-from social_itsm_app.tickets.content import delivery_html, reply_text_from_html
 from social_itsm_app.utils import from_site_datetime, short_error, to_site_datetime
 
 SEND_JOB = "social_itsm_app.replies.outbound.send_reply"

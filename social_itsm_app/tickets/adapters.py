@@ -13,8 +13,8 @@ from typing import Any
 import frappe
 from frappe import _
 
+from social_itsm_app.content import post_html, text_html, ticket_subject
 from social_itsm_app.hosts import PROFILES, HostProfile
-from social_itsm_app.tickets.content import post_html, text_html, ticket_subject
 
 SOCIAL_MEDIUM = "Chat"
 

@@ -7,10 +7,10 @@ from typing import Any
 import frappe
 from frappe import _
 
-from social_itsm_app.ingest.identities import contact_and_email, synthetic_email
+from social_itsm_app.content import render_template
+from social_itsm_app.people.identities import contact_and_email, synthetic_email
 from social_itsm_app.replies.outbound import queue_reply
 from social_itsm_app.tickets.adapters import TicketAdapter, adapter_for, configured_adapter
-from social_itsm_app.tickets.content import render_template
 from social_itsm_app.utils import each_committed
 
 TICKET_FIELDS = ("priority", "ticket_type", "team")

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from social_itsm_app.content import (
+	delivery_html,
+	post_html,
+	render_template,
+	reply_text_from_html,
+	ticket_subject,
+)
 from social_itsm_app.replies.state import (
 	FAILED,
 	IN_DOUBT,
@@ -15,13 +22,6 @@ from social_itsm_app.replies.state import (
 	SKIP,
 	next_attempt,
 	start,
-)
-from social_itsm_app.tickets.content import (
-	delivery_html,
-	post_html,
-	render_template,
-	reply_text_from_html,
-	ticket_subject,
 )
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)

@@ -5,7 +5,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from social_itsm_app.channel_config import SECRET_FIELDS, missing_fields
+from social_itsm_app.channels.config import SECRET_FIELDS, missing_fields
 
 
 class SocialChannel(Document):

@@ -1,0 +1,1 @@
+"""Shared people services: Social Identities (one per person per network) and their Contacts."""
