@@ -16,14 +16,12 @@ import requests
 
 from social_itsm_app.connectors.base import (
 	AccountInfo,
-	AuthError,
 	Connector,
-	ConnectorError,
 	FetchResult,
-	RateLimited,
 	SentReply,
 	SocialPost,
 )
+from social_itsm_app.connectors.errors import AuthError, ConnectorError, RateLimited
 
 # network key -> "module:Class"; modules load lazily so one broken network never breaks the others.
 NETWORKS: dict[str, str] = {

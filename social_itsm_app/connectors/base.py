@@ -32,53 +32,13 @@ from typing import Any, ClassVar
 
 import requests
 
-from social_itsm_app.connectors.http import (
-	MAX_RESPONSE_BYTES,
-	REQUEST_DEADLINE,
-	HttpClient,
-	Secrets,
-	cap_reset,
-	resume_time,
-)
+from social_itsm_app.connectors.errors import ConnectorError, RateLimited, cap_reset
+from social_itsm_app.connectors.http import MAX_RESPONSE_BYTES, REQUEST_DEADLINE, HttpClient, Secrets
 from social_itsm_app.connectors.split import split_reply
 
 KINDS = ("mention", "direct", "search", "comment", "feed")
 # Bound on the posts one listing returns per fetch (config ``max_items_per_fetch``), see Connector._bound_pages.
 DEFAULT_MAX_ITEMS = 1000
-
-
-class ConnectorError(Exception):
-	"""A network call failed after bounded retries, or the answer had an unexpected shape.
-
-	``sent`` lists the parts of a split reply that did reach the network before the failure, so the caller
-	can record them and resume with ``already_sent`` instead of posting them again.
-	"""
-
-	def __init__(self, message: str, *, status: int | None = None, sent: Sequence[SentReply] = ()):
-		super().__init__(message)
-		self.status = status
-		self.sent = list(sent)
-
-
-class AuthError(ConnectorError):
-	"""Credentials were refused (401/403, revoked or expired token): an admin must act."""
-
-
-class RateLimited(ConnectorError):
-	"""The network asked us to wait until ``reset_at`` (timezone-aware UTC)."""
-
-	def __init__(self, message: str, *, reset_at: datetime, status: int | None = 429, sent: Sequence = ()):
-		super().__init__(message, status=status, sent=sent)
-		self.reset_at = cap_reset(reset_at)
-		self.raised_at = datetime.now(timezone.utc)
-
-	@property
-	def resume_at(self) -> datetime:
-		"""When the scheduler may call again: ``reset_at``, but never in the past (a past reset waits a few seconds).
-
-		``reset_at`` itself keeps what the network said (capped at MAX_RATE_LIMIT_WAIT), so it stays testable.
-		"""
-		return resume_time(self.reset_at, self.raised_at)
 
 
 # Config keys whose names say "secret", whatever the connector declares (saved tokens, webhook secrets).

@@ -28,17 +28,15 @@ import requests
 
 from social_itsm_app.connectors.base import (
 	AccountInfo,
-	AuthError,
 	Connector,
-	ConnectorError,
 	FetchResult,
-	RateLimited,
 	SentReply,
 	SocialPost,
 	encode_cursor,
 	parse_datetime,
 	split_list,
 )
+from social_itsm_app.connectors.errors import AuthError, ConnectorError, RateLimited
 from social_itsm_app.connectors.split import MEASURES
 from social_itsm_app.connectors.text import html_to_text
 

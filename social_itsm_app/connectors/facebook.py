@@ -37,11 +37,8 @@ import requests
 
 from social_itsm_app.connectors.base import (
 	AccountInfo,
-	AuthError,
 	Connector,
-	ConnectorError,
 	FetchResult,
-	RateLimited,
 	SentReply,
 	SocialPost,
 	config_flag,
@@ -49,6 +46,7 @@ from social_itsm_app.connectors.base import (
 	encode_cursor,
 	parse_datetime,
 )
+from social_itsm_app.connectors.errors import AuthError, ConnectorError, RateLimited
 from social_itsm_app.connectors.seen import SeenWindow
 from social_itsm_app.connectors.split import MEASURES
 from social_itsm_app.connectors.text import clean_text

@@ -47,7 +47,6 @@ from bs4 import BeautifulSoup, UnicodeDammit
 from social_itsm_app.connectors.base import (
 	AccountInfo,
 	Connector,
-	ConnectorError,
 	FetchResult,
 	SentReply,
 	SocialPost,
@@ -55,6 +54,7 @@ from social_itsm_app.connectors.base import (
 	encode_cursor,
 	parse_datetime,
 )
+from social_itsm_app.connectors.errors import ConnectorError
 from social_itsm_app.connectors.seen import SeenWindow
 from social_itsm_app.connectors.text import clean_text, html_to_text
 

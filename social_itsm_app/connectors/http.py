@@ -15,22 +15,23 @@ import email.utils
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
-if TYPE_CHECKING:
-	from social_itsm_app.connectors.base import ConnectorError
+from social_itsm_app.connectors.errors import (
+	MAX_RATE_LIMIT_WAIT,
+	AuthError,
+	ConnectorError,
+	RateLimited,
+	cap_reset,
+)
 
 DEFAULT_USER_AGENT = "social_itsm_app/0.1 (+https://frappe.io/helpdesk)"
 RETRY_STATUSES = frozenset({500, 502, 503, 504, 520, 521, 522, 523, 524})
 # When a network sends 429 without saying for how long, wait this long.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=1)
-# A Retry-After of years (a bug or a hostile server) must not pause a channel for years.
-MAX_RATE_LIMIT_WAIT = timedelta(hours=24)
-# A reset time already past (clock skew) still waits a little, so the scheduler does not spin.
-MIN_RATE_LIMIT_WAIT = timedelta(seconds=5)
 # Every answer is read into memory: bound it (config ``max_response_bytes`` per connector).
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 # Total wall-clock time for one request() call, retries and redirects included (config ``request_deadline``).
@@ -134,7 +135,6 @@ class HttpClient:
 		or a 5xx, because a POST that timed out may have been accepted already. The body is already read
 		(under ``max_bytes``) when this returns; redirects are followed here (see :meth:`_exchange`).
 		"""
-		from social_itsm_app.connectors.base import AuthError, ConnectorError, RateLimited
 
 		if idempotent is None:
 			idempotent = method.upper() in ("GET", "HEAD", "OPTIONS")
@@ -192,7 +192,6 @@ class HttpClient:
 		deadline: float,
 	) -> requests.Response:
 		"""One attempt: send, follow redirects by hand (requests would carry ``Api-Key`` to any host), read the body."""
-		from social_itsm_app.connectors.base import ConnectorError
 
 		origin = _origin(url)
 		for _ in range(MAX_REDIRECTS + 1):
@@ -224,7 +223,6 @@ class HttpClient:
 		raise ConnectorError(self.redact(f"{method} {_short(url)}: more than {MAX_REDIRECTS} redirects"))
 
 	def _refuse_unsafe_redirect(self, method: str, url: str, target: str, origin: tuple) -> None:
-		from social_itsm_app.connectors.base import ConnectorError
 
 		scheme = urlsplit(target).scheme.lower()
 		if scheme not in _DEFAULT_PORTS or (urlsplit(url).scheme.lower() == "https" and scheme != "https"):
@@ -241,7 +239,6 @@ class HttpClient:
 
 	def _read_body(self, response: requests.Response, deadline: float, method: str, url: str) -> None:
 		"""Stream the body under the byte cap and the deadline, then keep it as ``response.content``."""
-		from social_itsm_app.connectors.base import ConnectorError
 
 		declared = response.headers.get("Content-Length", "").strip()
 		too_big = f"{method} {_short(url)}: the answer is larger than {self.max_bytes} bytes (max_response_bytes)"
@@ -262,7 +259,6 @@ class HttpClient:
 		response._content_consumed = True
 
 	def _read_timeout(self, deadline: float, method: str, url: str) -> float:
-		from social_itsm_app.connectors.base import ConnectorError
 
 		left = deadline - self.clock()
 		if left <= 0:
@@ -285,7 +281,6 @@ class HttpClient:
 
 	def json(self, response: requests.Response) -> Any:
 		"""Parse a JSON body; an HTML error page or garbage with a 200 becomes a clear ConnectorError."""
-		from social_itsm_app.connectors.base import ConnectorError
 
 		try:
 			return response.json()
@@ -324,24 +319,6 @@ def rate_limit_reset(response: requests.Response, now: datetime | None = None) -
 			if moment:
 				return cap_reset(moment, now)
 	return now + DEFAULT_RATE_LIMIT_WAIT
-
-
-def cap_reset(moment: datetime, now: datetime | None = None) -> datetime:
-	"""Keep a reset time within ``MAX_RATE_LIMIT_WAIT`` of now (a Retry-After of years is a bug, not a plan).
-
-	A time already past is kept as it is here (it is what the network said); :attr:`RateLimited.resume_at`
-	adds the ``MIN_RATE_LIMIT_WAIT`` floor for the scheduler.
-	"""
-	now = now or datetime.now(timezone.utc)
-	if moment.tzinfo is None:
-		moment = moment.replace(tzinfo=timezone.utc)
-	return min(moment, now + MAX_RATE_LIMIT_WAIT)
-
-
-def resume_time(reset_at: datetime, now: datetime | None = None) -> datetime:
-	"""When to call again: ``reset_at`` capped, and never in the past (a past reset still waits a few seconds)."""
-	now = now or datetime.now(timezone.utc)
-	return max(cap_reset(reset_at, now), now + MIN_RATE_LIMIT_WAIT)
 
 
 def _seconds_after(now: datetime, seconds: float) -> datetime:

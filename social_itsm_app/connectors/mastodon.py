@@ -29,7 +29,6 @@ import requests
 from social_itsm_app.connectors.base import (
 	AccountInfo,
 	Connector,
-	ConnectorError,
 	FetchResult,
 	SentReply,
 	SocialPost,
@@ -40,6 +39,7 @@ from social_itsm_app.connectors.base import (
 	parse_datetime,
 	split_list,
 )
+from social_itsm_app.connectors.errors import ConnectorError
 from social_itsm_app.connectors.split import graphemes_url23
 from social_itsm_app.connectors.text import clean_text, html_to_text
 

@@ -33,11 +33,8 @@ import requests
 
 from social_itsm_app.connectors.base import (
 	AccountInfo,
-	AuthError,
 	Connector,
-	ConnectorError,
 	FetchResult,
-	RateLimited,
 	SentReply,
 	SocialPost,
 	config_flag,
@@ -46,6 +43,7 @@ from social_itsm_app.connectors.base import (
 	parse_datetime,
 	split_list,
 )
+from social_itsm_app.connectors.errors import AuthError, ConnectorError, RateLimited
 from social_itsm_app.connectors.newest_first import read_newest_first
 from social_itsm_app.connectors.text import clean_text
 

@@ -30,17 +30,15 @@ import requests
 
 from social_itsm_app.connectors.base import (
 	AccountInfo,
-	AuthError,
 	Connector,
-	ConnectorError,
 	FetchResult,
-	RateLimited,
 	SentReply,
 	SocialPost,
 	config_int,
 	encode_cursor,
 	parse_datetime,
 )
+from social_itsm_app.connectors.errors import AuthError, ConnectorError, RateLimited
 from social_itsm_app.connectors.text import clean_text, link_text
 
 DEFAULT_BASE_URL = "https://api.telegram.org"

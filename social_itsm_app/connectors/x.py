@@ -31,11 +31,8 @@ import requests
 
 from social_itsm_app.connectors.base import (
 	AccountInfo,
-	AuthError,
 	Connector,
-	ConnectorError,
 	FetchResult,
-	RateLimited,
 	SentReply,
 	SocialPost,
 	config_flag,
@@ -45,6 +42,7 @@ from social_itsm_app.connectors.base import (
 	newest_id,
 	parse_datetime,
 )
+from social_itsm_app.connectors.errors import AuthError, ConnectorError, RateLimited
 from social_itsm_app.connectors.text import clean_text
 
 BASE_URL = "https://api.x.com"

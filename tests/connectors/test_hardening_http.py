@@ -11,7 +11,8 @@ import requests
 import responses
 
 from social_itsm_app.connectors import ConnectorError, RateLimited
-from social_itsm_app.connectors.http import MAX_RATE_LIMIT_WAIT, MIN_RATE_LIMIT_WAIT, HttpClient, rate_limit_reset
+from social_itsm_app.connectors.errors import MAX_RATE_LIMIT_WAIT, MIN_RATE_LIMIT_WAIT
+from social_itsm_app.connectors.http import HttpClient, rate_limit_reset
 from tests.connectors import test_discourse as discourse_case
 from tests.connectors import test_telegram as telegram_case
 from tests.connectors import test_x as x_case
