@@ -15,7 +15,7 @@ from social_itsm_app.connectors import AuthError, ConnectorError, FetchResult, R
 from social_itsm_app.ingest import jobs
 from social_itsm_app.ingest.runtime import persist_state
 from social_itsm_app.ingest.store import store_posts
-from social_itsm_app.tickets.convert import convert_post
+from social_itsm_app.tickets.convert import attach_linked, convert_post
 
 # Recent, so that rules act on the test posts (older posts are backlog, see triage/backlog.py).
 T0 = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=10)
@@ -123,7 +123,7 @@ class TestThreads(FrappeTestCase):
 			social_post("t-2", "Still broken after restart", thread_id="t-1", in_reply_to_id="t-1"),
 		])
 		self.assertEqual(len(batch.linked), 1)
-		jobs.attach_linked(batch.linked)
+		attach_linked(batch.linked)
 		reply = frappe.get_doc("Social Post", batch.linked[0])
 		self.assertEqual((reply.status, reply.ticket), ("Linked", ticket))
 		messages = frappe.get_all("Communication", filters={"reference_doctype": TICKET, "reference_name": ticket,
