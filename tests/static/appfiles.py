@@ -71,16 +71,27 @@ def hook_values() -> dict[str, object]:
 	return values
 
 
-def module_functions(dotted_module: str) -> set[str] | None:
-	"""Names defined at the top of a module of this app (functions, classes, assignments), or None if absent."""
-	parts = dotted_module.split(".")
-	base = ROOT.joinpath(*parts)
+def module_file(dotted_module: str) -> Path | None:
+	"""The file of a module of this app ("social_itsm_app.x.y"), or None if there is none."""
+	base = ROOT.joinpath(*dotted_module.split("."))
 	path = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
-	if not path.exists():
+	return path if path.exists() else None
+
+
+def module_functions(dotted_module: str, functions_only: bool = False) -> set[str] | None:
+	"""Names defined at the top of a module of this app (functions, classes, assignments), or None if absent.
+
+	``functions_only``: just the functions (what a job or a hook may name)."""
+	path = module_file(dotted_module)
+	if path is None:
 		return None
 	names = set()
 	for node in ast.parse(path.read_text()).body:
-		if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+		if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+			names.add(node.name)
+		elif functions_only:
+			continue
+		elif isinstance(node, ast.ClassDef):
 			names.add(node.name)
 		elif isinstance(node, ast.Assign):
 			names.update(t.id for t in node.targets if isinstance(t, ast.Name))
