@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from social_itsm_app.channels.config import FIELD_MAP, NETWORK_KEYS, REQUIRED, connector_config, missing_fields
-from social_itsm_app.connectors import connector_class
+from social_itsm_app.channels.config import (
+	DERIVED_KEYS,
+	FIELD_MAP,
+	NETWORK_KEYS,
+	connector_config,
+	missing_fields,
+	required_fields,
+)
+from social_itsm_app.connectors import NETWORKS, connector_class
+from tests.static.appfiles import doctypes
 
 COMPLETE = {
 	"X": {"access_token": "b", "account_id": "42"},
@@ -25,7 +35,6 @@ def test_complete_channels_give_a_config_the_connector_accepts(label):
 	assert missing_fields(values) == []
 	key = NETWORK_KEYS[label]
 	config = connector_config(values)
-	assert set(REQUIRED[key]) <= set(config)
 	assert set(connector_class(key).required_keys) <= set(config)
 
 
@@ -33,7 +42,45 @@ def test_complete_channels_give_a_config_the_connector_accepts(label):
 def test_missing_fields_are_named_in_the_forms_terms(label):
 	missing = missing_fields({"network": label})
 	key = NETWORK_KEYS[label]
-	assert missing == [FIELD_MAP[key][config_key] for config_key in REQUIRED[key]]
+	assert missing == required_fields(key)
+	assert missing and len(missing) == len(set(missing))
+
+
+def test_required_fields_come_from_the_connectors():
+	"""One owner: the connector's required_keys. Each is a channel field, or built from fields (Reddit's user agent)."""
+	assert {key for key in NETWORK_KEYS.values() if key} == set(NETWORKS) == set(FIELD_MAP)
+	for key in NETWORKS:
+		for config_key in connector_class(key).required_keys:
+			assert config_key in FIELD_MAP[key] or config_key in DERIVED_KEYS.get(key, ()), (key, config_key)
+	# Reddit requires a user_agent that nobody types in: the form asks for the four fields it is built from.
+	assert "user_agent" in connector_class("reddit").required_keys
+	assert required_fields("reddit") == ["client_id", "client_secret", "account_handle", "account_password"]
+	assert missing_fields({"network": "Reddit", **COMPLETE["Reddit"], "account_handle": ""}) == ["account_handle"]
+
+
+def shown_for(depends_on: str | None, label: str) -> bool:
+	"""Evaluate the channel form's simple depends_on expressions for a network label."""
+	if not depends_on:
+		return True
+	expression = depends_on.removeprefix("eval:").strip()
+	if match := re.fullmatch(r"doc\.network\s*(==|!=)\s*'([^']*)'", expression):
+		return (label == match[2]) == (match[1] == "==")
+	if match := re.fullmatch(r"\[(.*)\]\.includes\(doc\.network\)", expression):
+		return label in re.findall(r"'([^']*)'", match[1])
+	raise AssertionError(f"teach shown_for this expression: {depends_on}")
+
+
+@pytest.mark.parametrize("label", sorted(COMPLETE))
+def test_the_channel_form_shows_the_fields_a_network_needs(label):
+	section_shown = True
+	shown = {}
+	for field in doctypes()["Social Channel"]["fields"]:
+		if field["fieldtype"] in ("Section Break", "Tab Break"):
+			section_shown = shown_for(field.get("depends_on"), label)
+		shown[field["fieldname"]] = section_shown and shown_for(field.get("depends_on"), label)
+	key = NETWORK_KEYS[label]
+	hidden = [fieldname for fieldname in FIELD_MAP[key].values() if not shown[fieldname]]
+	assert not [f for f in required_fields(key) if f in hidden], f"{label} needs fields its form hides: {hidden}"
 
 
 def test_listen_flags_saved_state_and_reddit_user_agent():

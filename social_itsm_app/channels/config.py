@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from social_itsm_app.connectors import connector_class
+
 # Social Channel.network label -> connector network key (None: no polling connector, e.g. pushed webhooks).
 NETWORK_KEYS: dict[str, str | None] = {
 	"X": "x",
@@ -22,7 +24,7 @@ NETWORK_KEYS: dict[str, str | None] = {
 	"Webhook": None,
 }
 
-# connector key -> {config key: channel field}; required keys are listed in REQUIRED.
+# connector key -> {config key: channel field}; which keys are required is the connector's own required_keys.
 FIELD_MAP: dict[str, dict[str, str]] = {
 	"x": {
 		"bearer_token": "access_token",
@@ -66,16 +68,9 @@ FIELD_MAP: dict[str, dict[str, str]] = {
 	"feed": {"url": "base_url", "css_selector": "css_selector"},
 }
 
-REQUIRED: dict[str, tuple[str, ...]] = {
-	"x": ("bearer_token", "user_id"),
-	"mastodon": ("base_url", "access_token"),
-	"bluesky": ("identifier", "app_password"),
-	"reddit": ("client_id", "client_secret", "username", "password"),
-	"facebook": ("page_id", "page_access_token", "app_secret"),
-	"telegram": ("bot_token",),
-	"discourse": ("base_url", "api_key", "api_username"),
-	"feed": ("url",),
-}
+# Config keys built here from others rather than typed in (see connector_config): a connector requires them,
+# the form never asks for them.
+DERIVED_KEYS: dict[str, tuple[str, ...]] = {"reddit": ("user_agent",)}
 
 # What the channel's "listen to" checkboxes are called in each connector's config.
 LISTEN_FLAGS: dict[str, dict[str, str]] = {
@@ -112,6 +107,12 @@ def connector_config(values: Mapping[str, Any], saved_state: Mapping[str, Any] |
 	return config
 
 
+def required_fields(key: str) -> list[str]:
+	"""The channel fields behind the config keys the network's connector requires, in its order."""
+	derived = DERIVED_KEYS.get(key, ())
+	return [FIELD_MAP[key][config_key] for config_key in connector_class(key).required_keys if config_key not in derived]
+
+
 def missing_fields(values: Mapping[str, Any]) -> list[str]:
 	"""Channel fields an admin still has to fill in for this network (empty when complete)."""
 	key = network_key(values.get("network"))
@@ -119,4 +120,7 @@ def missing_fields(values: Mapping[str, Any]) -> list[str]:
 		return []
 	config = connector_config(values)
 	field_of = FIELD_MAP[key]
-	return [field_of[config_key] for config_key in REQUIRED[key] if not config.get(config_key)]
+	return [
+		field_of[config_key] for config_key in connector_class(key).required_keys
+		if config_key not in DERIVED_KEYS.get(key, ()) and not config.get(config_key)
+	]
