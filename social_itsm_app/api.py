@@ -13,7 +13,7 @@ from social_itsm_app.connectors import ConnectorError
 from social_itsm_app.ingest.jobs import enqueue_fetch, job_id
 from social_itsm_app.permissions import require_agent
 from social_itsm_app.replies import outbound
-from social_itsm_app.social_itsm.doctype.social_post.social_post import AGENT_STATUSES
+from social_itsm_app.statuses import AGENT_POST_STATUSES, NEEDS_REAUTH, TICKETED
 from social_itsm_app.tickets.adapters import adapter_for
 from social_itsm_app.tickets.convert import convert_post, link_post
 from social_itsm_app.utils import each_committed, short_error
@@ -34,8 +34,9 @@ def test_connection(channel: str) -> dict:
 			account = build_connector(doc).verify_credentials()
 	except ConnectorError as exc:
 		return {"ok": False, "error": short_error(exc, 600)}
-	if doc.status == "Needs Re-authentication":
+	if doc.status == NEEDS_REAUTH:
 		doc.resume()
+		doc.flags.social_itsm = True  # the app, not the admin, changes the status (see SocialChannel.keep_health_status)
 		doc.save()  # the credentials work again: polling resumes at the next tick
 	return {"ok": True, "account": asdict(account)}
 
@@ -123,8 +124,8 @@ def link_to_ticket(post: str, ticket_doctype: str, ticket: str) -> dict:
 @frappe.whitelist(methods=["POST"])
 def set_post_status(posts: str | list, status: str) -> dict:
 	"""Mark posts Ignored or Spam (or back to New) with one query; posts with a ticket keep theirs."""
-	if status not in AGENT_STATUSES:
-		frappe.throw(_("Status must be one of {0}.").format(", ".join(AGENT_STATUSES)))
+	if status not in AGENT_POST_STATUSES:
+		frappe.throw(_("Status must be one of {0}.").format(", ".join(AGENT_POST_STATUSES)))
 	names = _post_names(posts)
 	post = frappe.qb.DocType("Social Post")
 	unticketed = (post.name.isin(names)) & (post.ticket.isnull() | (post.ticket == "")) & (post.status != status)
@@ -245,7 +246,7 @@ def channel_activity(channel: str, days: int = 14) -> dict:
 		if i is None:
 			continue
 		received[i] += row.posts
-		if row.status in ("Converted", "Linked"):
+		if row.status in TICKETED:
 			ticketed[i] += row.posts
 	return {"labels": [str(label) for label in labels], "received": received, "ticketed": ticketed}
 

@@ -23,6 +23,8 @@ NETWORK_KEYS: dict[str, str | None] = {
 	"Feed": "feed",
 	"Webhook": None,
 }
+# Channels whose posts are pushed to us: nothing to poll.
+PUSHED_NETWORKS = tuple(label for label, key in NETWORK_KEYS.items() if key is None)
 
 # connector key -> {config key: channel field}; which keys are required is the connector's own required_keys.
 FIELD_MAP: dict[str, dict[str, str]] = {

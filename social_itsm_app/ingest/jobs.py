@@ -14,11 +14,13 @@ import frappe
 from frappe import _
 from frappe.utils import add_to_date, get_url_to_form, now_datetime
 
+from social_itsm_app.channels.config import PUSHED_NETWORKS
 from social_itsm_app.channels.handover import hand_over, has_pending
 from social_itsm_app.channels.runtime import build_connector, credentials_in_use
 from social_itsm_app.connectors import AuthError, ConnectorError, FetchResult, RateLimited
 from social_itsm_app.ingest.store import StoredBatch, store_posts
 from social_itsm_app.scheduling import next_fetch_at
+from social_itsm_app.statuses import ACTIVE, FAILING, NEEDS_REAUTH, RATE_LIMITED
 from social_itsm_app.triage.decide import SpamGuard
 from social_itsm_app.utils import logger, short_error, to_site_datetime
 
@@ -26,7 +28,6 @@ FETCH_JOB = "social_itsm_app.ingest.jobs.fetch_channel"
 # The ticket side's job, addressed by its path: ingest never imports tickets (see tests/static/test_layers.py).
 TICKETS_JOB = "social_itsm_app.tickets.jobs.take_over_posts"
 LINK_CONTACTS_JOB = "social_itsm_app.people.identities.link_contacts"
-NEEDS_REAUTH = "Needs Re-authentication"
 MAX_DUE_PER_TICK = 2000
 SPAM_MEMORY_SECONDS = 2 * 24 * 3600  # a flood older than two days is no longer the same flood
 
@@ -42,7 +43,7 @@ def due_channels(now=None) -> list[str]:
 	return (
 		frappe.qb.from_(channel)
 		.select(channel.name)
-		.where((channel.enabled == 1) & (channel.status != NEEDS_REAUTH) & (channel.network != "Webhook"))
+		.where((channel.enabled == 1) & (channel.status != NEEDS_REAUTH) & (channel.network.notin(PUSHED_NETWORKS)))
 		.where(channel.next_fetch_at.isnull() | (channel.next_fetch_at <= now))
 		.orderby(channel.next_fetch_at)
 		.limit(MAX_DUE_PER_TICK)
@@ -140,7 +141,7 @@ def record_success(doc, result: FetchResult, batch: StoredBatch) -> None:
 			"consecutive_failures": 0,
 			"last_error": None,
 			"paused_until": None,
-			"status": "Active",
+			"status": ACTIVE,
 			"posts_fetched": (doc.posts_fetched or 0) + len(batch.new),
 			"listening_since": doc.listening_since,
 			"backlog_posts": (doc.backlog_posts or 0) + batch.backlog,
@@ -157,13 +158,13 @@ def record_failure(doc, exc: ConnectorError) -> dict:
 	values = {"last_fetched_at": now, "last_error": short_error(exc, 1000), "consecutive_failures": failures}
 	if isinstance(exc, RateLimited):
 		paused = to_site_datetime(exc.resume_at)  # never in the past, never more than a day away
-		values.update(status="Rate Limited", paused_until=paused, next_fetch_at=next_fetch_at(now, doc.poll_interval, 0, paused))
+		values.update(status=RATE_LIMITED, paused_until=paused, next_fetch_at=next_fetch_at(now, doc.poll_interval, 0, paused))
 	elif isinstance(exc, AuthError):
 		values.update(status=NEEDS_REAUTH, next_fetch_at=add_to_date(now, hours=1))
 		if doc.status != NEEDS_REAUTH:
 			notify_reauth(doc, exc)
 	else:
-		values.update(status="Failing", next_fetch_at=next_fetch_at(now, doc.poll_interval, failures))
+		values.update(status=FAILING, next_fetch_at=next_fetch_at(now, doc.poll_interval, failures))
 		frappe.log_error(
 			title=f"Social ITSM: fetching channel {doc.name} failed",
 			message=short_error(exc, 4000),

@@ -7,8 +7,9 @@ from __future__ import annotations
 import frappe
 from frappe.utils import add_days, cint, now_datetime
 
+from social_itsm_app.statuses import UNTICKETED
+
 BATCH = 5000
-UNTICKETED = ("New", "Ignored", "Spam")
 SETTINGS = "Social ITSM Settings"
 RAW_PAYLOAD_DAYS_DEFAULT = 30
 

@@ -20,6 +20,7 @@ from social_itsm_app.connectors import SocialPost
 from social_itsm_app.connectors.safe_values import redact_payload, safe_url, scrub_surrogates, truncate
 from social_itsm_app.connectors.text import clean_text, first_line
 from social_itsm_app.people.identities import resolve_identities
+from social_itsm_app.statuses import LINKED, NEW
 from social_itsm_app.triage import RuleSet, triage
 from social_itsm_app.triage.backlog import is_backlog
 from social_itsm_app.triage.decide import SpamGuard
@@ -170,7 +171,7 @@ def store_posts(
 		post.text = clean_text(post.text)
 		verdict = triage(post, channel, rules, guard)
 		ticket = threads.ticket_for(post)  # also gives the post its thread's root when its parent is known
-		status = "Linked" if ticket and verdict.status == "New" else verdict.status
+		status = LINKED if ticket and verdict.status == NEW else verdict.status
 		posted_at = to_site_datetime(post.created_at)
 		backlog = is_backlog(posted_at, listening_since, now, max_age)
 		batch.backlog += backlog
@@ -183,15 +184,15 @@ def store_posts(
 			identities.get(post.author_id),
 			post.text, post.language, (post.thread_id or "")[:255] or None, (post.in_reply_to_id or "")[:255] or None,
 			verdict.sentiment, mood_label(verdict.sentiment), verdict.urgency, urgency_label(verdict.urgency), verdict.rule,
-			int(backlog), ticket[0] if status == "Linked" else None, ticket[1] if status == "Linked" else None,
+			int(backlog), ticket[0] if status == LINKED else None, ticket[1] if status == LINKED else None,
 			_raw_json(post.raw), json.dumps(post.reply_ref) if post.reply_ref else None,
 		))
 		batch.new.append(name)
-		if status == "Linked":
+		if status == LINKED:
 			batch.linked.append(name)
 			# A later post in the same batch that answers this one joins the same ticket.
 			threads.add(post.external_id, post.thread_id, ticket)
-		elif verdict.action == CONVERT and status == "New" and not backlog:
+		elif verdict.action == CONVERT and status == NEW and not backlog:
 			batch.to_convert.append(name)
 	insert_rows(channel, [fit_row(row) for row in rows], batch)
 	report_regex_timeouts(rules)

@@ -10,6 +10,7 @@ from frappe import _
 from social_itsm_app.content import render_template
 from social_itsm_app.people.identities import contact_and_email, synthetic_email
 from social_itsm_app.replies.outbound import queue_reply
+from social_itsm_app.statuses import CONVERTED, LINKED, NEW, SPAM
 from social_itsm_app.tickets.adapters import TicketAdapter, adapter_for, configured_adapter
 from social_itsm_app.utils import each_committed
 
@@ -49,14 +50,14 @@ def convert_post(post_name: str, overrides: dict[str, Any] | None = None) -> dic
 	post = frappe.get_doc("Social Post", post_name)
 	if post.ticket:
 		return {"ticket_doctype": post.ticket_doctype, "ticket": post.ticket, "created": False}
-	if post.status == "Spam":
+	if post.status == SPAM:
 		frappe.throw(_("This post is marked as spam; mark it New first to convert it."), title=_("Spam"))
 	adapter = configured_adapter()
 	email, contact = author_address(post)
 	reply_mode = (overrides or {}).get("reply_mode") or default_reply_mode(post)
 	ticket, subject = adapter.create(post, email, contact, ticket_fields(post, overrides), reply_mode)
 	adapter.add_post(ticket, post, email, subject)
-	post.db_set({"status": "Converted", "ticket_doctype": adapter.doctype, "ticket": ticket})
+	post.db_set({"status": CONVERTED, "ticket_doctype": adapter.doctype, "ticket": ticket})
 	attach_thread(adapter, ticket, post, email)
 	acknowledge(post, adapter.doctype, ticket, reply_mode)
 	return {"ticket_doctype": adapter.doctype, "ticket": ticket, "created": True}
@@ -98,7 +99,7 @@ def attach_thread(adapter: TicketAdapter, ticket: str, post, email: str) -> list
 	key = post.thread_id or post.external_id
 	earlier = frappe.get_all(
 		"Social Post",
-		filters={"channel": post.channel, "thread_id": key, "status": "New", "name": ("!=", post.name)},
+		filters={"channel": post.channel, "thread_id": key, "status": NEW, "name": ("!=", post.name)},
 		pluck="name",
 		order_by="posted_at asc",
 	)
@@ -115,7 +116,7 @@ def link_post(post_name: str, ticket_doctype: str, ticket: str) -> str:
 	adapter = adapter_for(ticket_doctype)
 	email, _contact = author_address(post)
 	communication = adapter.add_post(ticket, post, email)
-	post.db_set({"status": "Linked", "ticket_doctype": ticket_doctype, "ticket": ticket})
+	post.db_set({"status": LINKED, "ticket_doctype": ticket_doctype, "ticket": ticket})
 	return communication
 
 

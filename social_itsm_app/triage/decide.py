@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from hashlib import blake2b
 from typing import Any
 
+from social_itsm_app import statuses
 from social_itsm_app.connectors.base import SocialPost
 from social_itsm_app.triage.normalize import URL, fold_text, handle_key, hashtags
 from social_itsm_app.triage.rules import IGNORE, QUEUE, SPAM, PostView, RuleSet
@@ -19,7 +20,7 @@ SCAM = re.compile(
 	r"double your (money|bitcoin)|onlyfans|link in (my )?bio|promo code|earn \$?\d+ (a|per) (day|week))\b"
 )
 _MENTION = re.compile(r"@\w[\w.@-]*")
-STATUS_FOR_ACTION = {SPAM: "Spam", IGNORE: "Ignored"}
+STATUS_FOR_ACTION = {SPAM: statuses.SPAM, IGNORE: statuses.IGNORED}
 
 
 @dataclass(slots=True)
@@ -34,7 +35,7 @@ class Verdict:
 	@property
 	def status(self) -> str:
 		"""Social Post status to store (auto-converted posts are stored New and converted right after)."""
-		return STATUS_FOR_ACTION.get(self.action, "New")
+		return STATUS_FOR_ACTION.get(self.action, statuses.NEW)
 
 
 class SpamGuard:

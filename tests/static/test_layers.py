@@ -5,8 +5,8 @@ higher one. Feature packages hand work to each other through queued jobs named b
 (``frappe.enqueue("social_itsm_app.tickets.jobs.take_over_posts", ...)``), which these checks resolve too.
 
     layer      packages                                           may also import (same layer)
-    core       connectors, triage, scheduling, hosts, content,    triage -> connectors, content -> connectors
-               statuses                                           (pure Python: never frappe)
+    core       connectors, triage, scheduling, hosts, content,    triage -> connectors, triage -> statuses,
+               statuses (pure Python: never frappe)               content -> connectors
     helpers    utils, permissions                                 (none)
     shared     channels, people                                   (none)
     models     social_itsm (the doctype controllers)              (none)
@@ -36,6 +36,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
 }
 SAME_LAYER: set[tuple[str, str]] = {
 	("triage", "connectors"),
+	("triage", "statuses"),
 	("content", "connectors"),
 	("tickets", "replies"),  # convert.acknowledge queues the auto-reply; replies never imports tickets
 	("install", "privacy"),

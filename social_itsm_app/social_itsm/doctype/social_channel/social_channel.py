@@ -6,6 +6,7 @@ from frappe import _
 from frappe.model.document import Document
 
 from social_itsm_app.channels.config import SECRET_FIELDS, missing_fields
+from social_itsm_app.statuses import ACTIVE, DISABLED, NEEDS_REAUTH
 
 
 class SocialChannel(Document):
@@ -56,17 +57,27 @@ class SocialChannel(Document):
 		if self.credentials_changed():
 			# Tokens a connector refreshed from the old credentials must not override the new ones.
 			self.connector_state = None
+		self.keep_health_status()
 		if not self.enabled:
-			self.status = "Disabled"
-		elif self.status == "Disabled" or (self.status == "Needs Re-authentication" and self.credentials_changed()):
+			self.status = DISABLED
+		elif self.status == DISABLED or (self.status == NEEDS_REAUTH and self.credentials_changed()):
 			self.resume()
+
+	def keep_health_status(self):
+		"""The status is the app's: the fetch job writes the channel's health, and an admin's levers are Enabled and
+		new credentials (see validate). What a save sends is replaced by the stored status rather than refused: a
+		form opened before the job wrote a new status sends the old one back."""
+		if self.flags.social_itsm:
+			return
+		before = None if self.is_new() else self.get_doc_before_save()
+		self.status = before.status if before is not None else ACTIVE
 
 	def credentials_changed(self) -> bool:
 		return not self.is_new() and any(self.has_value_changed(fieldname) for fieldname in SECRET_FIELDS)
 
 	def resume(self):
 		"""New credentials (or re-enabling) end a pause: fetch at the next scheduler tick."""
-		self.status = "Active"
+		self.status = ACTIVE
 		self.consecutive_failures = 0
 		self.paused_until = None
 		self.next_fetch_at = None

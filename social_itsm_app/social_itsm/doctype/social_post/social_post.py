@@ -6,6 +6,7 @@ from frappe import _
 from frappe.model.document import Document
 
 from social_itsm_app.permissions import keep_managed_fields
+from social_itsm_app.statuses import AGENT_POST_STATUSES
 
 
 class SocialPost(Document):
@@ -51,15 +52,11 @@ class SocialPost(Document):
 			check_status_change(self)
 
 
-# Statuses an agent may set by hand; Converted and Linked come with a ticket, from the app only.
-AGENT_STATUSES = ("New", "Ignored", "Spam")
-
-
 def check_status_change(post: SocialPost) -> None:
 	before = post.get_doc_before_save()
 	if before is None or before.status == post.status:
 		return
-	if post.status not in AGENT_STATUSES or post.ticket:
+	if post.status not in AGENT_POST_STATUSES or post.ticket:
 		frappe.throw(
 			_("A post becomes Converted or Linked with its ticket (Convert to Ticket, Link to ticket), and a post with a ticket keeps it."),
 			title=_("Status not changed"),
