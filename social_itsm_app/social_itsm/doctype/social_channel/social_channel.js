@@ -75,7 +75,7 @@ function show_activity(frm) {
 		callback({ message }) {
 			const total = message.received.reduce((a, b) => a + b, 0);
 			// refresh runs again after Fetch now or a save: replace the section instead of adding another.
-			frm.dashboard.wrapper.find(".social-itsm-activity-section").remove();
+			$(frm.dashboard.parent).find(".social-itsm-activity-section").remove();
 			const section = frm.dashboard.add_section(
 				total ? "<div class='social-itsm-activity'></div>" : `<p class="text-muted">${__(
 					"No posts in the last 14 days yet. Use Fetch now, or check what this channel listens to."
