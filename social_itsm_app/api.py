@@ -13,6 +13,7 @@ from social_itsm_app.connectors import ConnectorError
 from social_itsm_app.ingest.jobs import enqueue_fetch, job_id
 from social_itsm_app.permissions import require_agent
 from social_itsm_app.replies import outbound
+from social_itsm_app.replies.state import PRIVATE, PUBLIC
 from social_itsm_app.statuses import AGENT_POST_STATUSES, NEEDS_REAUTH, TICKETED
 from social_itsm_app.tickets.adapters import adapter_for
 from social_itsm_app.tickets.convert import convert_post, link_post
@@ -182,7 +183,7 @@ def reply_on_network(ticket_doctype: str, ticket: str, text: str, private: bool 
 	frappe.get_doc(ticket_doctype, ticket).check_permission("write")
 	if not (text or "").strip():
 		frappe.throw(_("Write the reply first."))
-	mode = "Private" if frappe.utils.cint(private) else "Public"
+	mode = PRIVATE if frappe.utils.cint(private) else PUBLIC
 	# The answer is the agent's outgoing message on the timeline (and the first response), as from the reply box.
 	communication = adapter_for(ticket_doctype).add_answer(ticket, text.strip(), frappe.session.user)
 	reply = outbound.queue_reply(ticket_doctype, ticket, text.strip(), mode, communication=communication)
@@ -276,11 +277,11 @@ def reply_context(ticket_doctype: str, ticket: str) -> dict:
 		frappe.throw(_("Posts from {0} cannot be answered on the network.").format(_(post.network or "?")))
 	private_only = post.kind == "direct"
 	if private_only:
-		default_mode = "Private"
+		default_mode = PRIVATE
 	elif cls.private_limit is None:
-		default_mode = "Public"
+		default_mode = PUBLIC
 	else:
-		default_mode = "Private" if doc.get("social_reply_mode") == "Private" else "Public"
+		default_mode = PRIVATE if doc.get("social_reply_mode") == PRIVATE else PUBLIC
 	return {
 		"network": post.network,
 		"public_limit": int(cls.public_limit),

@@ -52,6 +52,9 @@ ERPNEXT_SUPPORT = HostProfile(
 )
 
 PROFILES = {profile.ticket_doctype: profile for profile in (HELPDESK, ERPNEXT_SUPPORT)}
+# Social ITSM Settings.ticket_doctype: a host's doctype, or whichever host is installed.
+AUTO = "Auto"
+TICKET_DOCTYPE_CHOICES = (AUTO, *PROFILES)
 # Roles that may read posts, convert them and reply, whichever host is installed.
 AGENT_ROLES = ("Agent", "Agent Manager", "Support Team")
 MANAGER_ROLES = ("System Manager",)

@@ -58,7 +58,7 @@ def queue_reply(
 		"ticket_doctype": ticket_doctype,
 		"ticket": ticket,
 		"communication": communication,
-		"reply_mode": reply_mode or "Public",
+		"reply_mode": reply_mode or state.PUBLIC,
 		"text": text,
 		"status": state.QUEUED,
 		"sent_by": frappe.session.user,
@@ -127,7 +127,7 @@ def send_reply(reply: str) -> str:
 			connector.send_reply(
 				doc.text,
 				social_post_from_doc(post),
-				private=doc.reply_mode == "Private",
+				private=doc.reply_mode == state.PRIVATE,
 				already_sent=list(sent_parts),
 				idempotency_key=doc.name,
 				on_sent=record,
@@ -195,7 +195,7 @@ def social_post_from_doc(post) -> SocialPost:
 
 def note_on_ticket(doc, parts: list[SentReply], network: str) -> None:
 	"""The ticket's timeline says where the answer went, with a link to it on the network."""
-	message = delivery_html(network, doc.reply_mode == "Private", [p.url for p in parts])
+	message = delivery_html(network, doc.reply_mode == state.PRIVATE, [p.url for p in parts])
 	if doc.ticket_doctype == "HD Ticket" and frappe.db.exists("DocType", "HD Ticket Comment"):
 		frappe.get_doc({
 			"doctype": "HD Ticket Comment",

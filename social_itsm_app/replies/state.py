@@ -14,6 +14,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 QUEUED, SENDING, SENT, FAILED = "Queued", "Sending", "Sent", "Failed"
+REPLY_STATUSES = (QUEUED, SENDING, SENT, FAILED)
+# How an answer goes out (Social Reply.reply_mode, a channel's default, a ticket's social_reply_mode).
+PUBLIC, PRIVATE = "Public", "Private"
+REPLY_MODES = (PUBLIC, PRIVATE)
 MAX_ATTEMPTS = 5
 RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1))
 UNKNOWN_DELIVERY = (

@@ -10,6 +10,7 @@ from frappe import _
 from social_itsm_app.content import render_template
 from social_itsm_app.people.identities import contact_and_email, synthetic_email
 from social_itsm_app.replies.outbound import queue_reply
+from social_itsm_app.replies.state import PRIVATE, PUBLIC
 from social_itsm_app.statuses import CONVERTED, LINKED, NEW, SPAM
 from social_itsm_app.tickets.adapters import TicketAdapter, adapter_for, configured_adapter
 from social_itsm_app.utils import each_committed
@@ -90,8 +91,8 @@ def acknowledge(post, ticket_doctype: str, ticket: str, reply_mode: str) -> str 
 
 def default_reply_mode(post) -> str:
 	if post.kind == "direct":
-		return "Private"
-	return frappe.get_cached_value("Social Channel", post.channel, "default_reply_mode") or "Public"
+		return PRIVATE
+	return frappe.get_cached_value("Social Channel", post.channel, "default_reply_mode") or PUBLIC
 
 
 def attach_thread(adapter: TicketAdapter, ticket: str, post, email: str) -> list[str]:

@@ -27,6 +27,8 @@ except ImportError:  # pragma: no cover - Python 3.10
 
 QUEUE, CONVERT, IGNORE, SPAM = "Queue for Agent", "Auto-convert to Ticket", "Ignore", "Mark as Spam"
 ACTIONS = (QUEUE, CONVERT, IGNORE, SPAM)
+MATCH_ANY, MATCH_ALL = "Any", "All"
+MATCH_TYPES = (MATCH_ANY, MATCH_ALL)
 
 REGEX_TIMEOUT = 0.05  # seconds per post and rule ("(a|a)*$" froze a worker for 11 s without one)
 REGEX_TEXT_LIMIT = 10_000  # characters of a post a rule's regex sees
@@ -67,7 +69,7 @@ class Rule:
 			action=action,
 			priority=int(record.get("priority") or 0),
 			channels=frozenset(c for c in channels if c),
-			match_all=(record.get("match_type") == "All"),
+			match_all=(record.get("match_type") == MATCH_ALL),
 			keywords=tuple(fold(k) for k in lines(record.get("keywords"))),
 			hashtags=tuple(fold(h.lstrip("#")) for h in lines(record.get("hashtags"))),
 			exclude_words=tuple(fold(w) for w in lines(record.get("exclude_words"))),

@@ -17,6 +17,9 @@ from functools import cache
 from social_itsm_app.triage.normalize import URL
 
 # Domain valences on VADER's -4..+4 scale: IT-service words a general lexicon does not know.
+# Social Post.mood and Social Post.urgency_level, in the order the doctype lists them.
+MOODS = ("Negative", "Neutral", "Positive")
+URGENCY_LEVELS = ("Low", "Medium", "High")
 DOMAIN_LEXICON = {
 	"down": -1.6, "outage": -2.6, "outages": -2.6, "offline": -1.6, "unreachable": -2.0, "unavailable": -1.8,
 	"crashed": -2.2, "crashes": -2.0, "crashing": -2.2, "bug": -1.3, "bugs": -1.3, "buggy": -1.8, "slow": -1.2,
@@ -202,8 +205,10 @@ def _compound(text: str, valences: list[float], but_at: int) -> float:
 
 def mood_label(score: float) -> str:
 	"""Buckets for filtering: VADER's own thresholds (±0.05)."""
-	return "Negative" if score <= -0.05 else "Positive" if score >= 0.05 else "Neutral"
+	negative, neutral, positive = MOODS
+	return negative if score <= -0.05 else positive if score >= 0.05 else neutral
 
 
 def urgency_label(score: float) -> str:
-	return "High" if score >= 0.7 else "Medium" if score >= 0.4 else "Low"
+	low, medium, high = URGENCY_LEVELS
+	return high if score >= 0.7 else medium if score >= 0.4 else low
