@@ -54,7 +54,14 @@ def fetch_now(channel: str) -> dict:
 
 # --- the twicket: posts to tickets -------------------------------------------------------------------
 
-BULK_INLINE_LIMIT = 20
+BULK_INLINE_LIMIT = 20  # the Social Post list asks for it (post_list_settings)
+
+
+@frappe.whitelist(methods=["GET"])
+def post_list_settings() -> dict:
+	"""What the Social Post list needs from the server: up to how many posts it converts while the agent waits."""
+	require_agent()
+	return {"bulk_inline_limit": BULK_INLINE_LIMIT}
 
 
 def _post_for_agent(post: str):

@@ -11,6 +11,10 @@ frappe.listview_settings["Social Post"] = {
 	},
 
 	onload(listview) {
+		// The server owns the bulk limit (api.BULK_INLINE_LIMIT): until it answers, nothing freezes.
+		frappe.call({ method: "social_itsm_app.api.post_list_settings", type: "GET" }).then(({ message }) => {
+			listview.social_itsm_settings = message;
+		});
 		listview.page.add_actions_menu_item(__("Convert to tickets"), () => convert_selected(listview), false);
 		listview.page.add_actions_menu_item(__("Mark as Spam"), () => set_selected(listview, "Spam"), false);
 		listview.page.add_actions_menu_item(__("Ignore"), () => set_selected(listview, "Ignored"), false);
@@ -33,7 +37,7 @@ function convert_selected(listview) {
 	frappe.call({
 		method: "social_itsm_app.api.convert_many",
 		args: { posts },
-		freeze: posts.length <= 20,
+		freeze: posts.length <= (listview.social_itsm_settings?.bulk_inline_limit || 0),
 		freeze_message: __("Creating {0} tickets…", [posts.length]),
 		callback({ message }) {
 			if (message.queued) {
