@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import requests
@@ -224,6 +224,8 @@ class Connector(abc.ABC):
 	# True when the network rotates tokens as they are used (single-use refresh tokens, sessions): the
 	# caller must let one job at a time use the credentials and save what ``on_state_saved`` hands over.
 	rotates_tokens: ClassVar[bool] = False
+	# How long the network remembers an idempotency key: a resend after that would post the reply again.
+	idempotency_window: ClassVar[timedelta | None] = None
 	idempotent_replies: ClassVar[bool] = False
 	# Items one page of the connector's listings holds when it has no ``page_size`` (see _bound_pages).
 	page_items: ClassVar[int] = 100

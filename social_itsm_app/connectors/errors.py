@@ -19,13 +19,18 @@ class ConnectorError(Exception):
 	"""A network call failed after bounded retries, or the answer had an unexpected shape.
 
 	``sent`` lists the parts (``SentReply``) of a split reply that did reach the network before the failure, so the caller
-	can record them and resume with ``already_sent`` instead of posting them again.
+	can record them and resume with ``already_sent`` instead of posting them again. ``maybe_delivered`` says the
+	failed request may have been carried out all the same: resending it is safe only where the network
+	de-duplicates it.
 	"""
 
-	def __init__(self, message: str, *, status: int | None = None, sent: Sequence = ()):
+	def __init__(self, message: str, *, status: int | None = None, sent: Sequence = (), maybe_delivered: bool = False):
 		super().__init__(message)
 		self.status = status
 		self.sent = list(sent)
+		# A request that changes something (a reply) failed after it may have reached the network (a read
+		# timeout, a cut connection, a gateway error): the network may have acted on it.
+		self.maybe_delivered = maybe_delivered
 
 
 class AuthError(ConnectorError):

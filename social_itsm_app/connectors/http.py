@@ -29,6 +29,8 @@ from social_itsm_app.connectors.errors import (
 )
 
 DEFAULT_USER_AGENT = "social_itsm_app/0.1 (+https://frappe.io/helpdesk)"
+# A gateway gave up waiting for the network's server, which may still have carried the request out.
+GATEWAY_STATUSES = frozenset({502, 504, 522, 524})
 RETRY_STATUSES = frozenset({500, 502, 503, 504, 520, 521, 522, 523, 524})
 # When a network sends 429 without saying for how long, wait this long.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=1)
@@ -142,43 +144,61 @@ class HttpClient:
 		allowed = set(ok_statuses)
 		deadline = self.clock() + self.deadline
 		attempt = 0
+		# Whether any attempt of a request that changes something (a POST) may have been carried out: the
+		# network may have acted on it even when a later attempt fails differently (a 429 after a timeout).
+		changes = method.upper() not in ("GET", "HEAD", "OPTIONS")
+		maybe_delivered = False
 		while True:
 			try:
 				response = self._exchange(method, url, params, json, data, all_headers, auth, deadline)
 			except requests.exceptions.RequestException as exc:
 				transient = isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout)
-				may_retry = idempotent or not _may_have_reached_server(exc)
+				reached = _may_have_reached_server(exc)
+				maybe_delivered = maybe_delivered or (changes and reached)
+				may_retry = idempotent or not reached
 				if transient and may_retry and attempt < self.retries and self._time_left(deadline, attempt):
 					self._wait(attempt)
 					attempt += 1
 					continue
 				message = f"{method} {_short(url)}: {_network_failure(exc, self.timeout)}"
 				# "from None": the requests exception holds the raw URL, which may carry a token (Telegram).
-				raise ConnectorError(self.redact(message)) from None
+				raise ConnectorError(self.redact(message), maybe_delivered=maybe_delivered) from None
 
 			status = response.status_code
 			if status < 400 or status in allowed:
 				return response
-			special = self.classify(response) if self.classify else None
-			if special is not None:
-				special.args = (self.redact(str(special)),)
-				if isinstance(special, RateLimited):
-					special.reset_at = cap_reset(special.reset_at)
-				raise special
-			if status == 429:
-				reset_at = rate_limit_reset(response)
-				raise RateLimited(
-					self.redact(f"{method} {_short(url)}: rate limited until {reset_at.isoformat()}"),
-					reset_at=reset_at,
-					status=status,
-				)
-			if status in (401, 403):
-				raise AuthError(self.redact(f"{method} {_short(url)}: {status} {_body_hint(response)}"), status=status)
-			if status in RETRY_STATUSES and idempotent and attempt < self.retries and self._time_left(deadline, attempt):
-				self._wait(attempt)
-				attempt += 1
-				continue
-			raise ConnectorError(self.redact(f"{method} {_short(url)}: HTTP {status} {_body_hint(response)}"), status=status)
+			maybe_delivered = maybe_delivered or (changes and status in GATEWAY_STATUSES)
+			try:
+				self._raise_for(method, url, response, idempotent, attempt, deadline)
+			except ConnectorError as error:
+				error.maybe_delivered = error.maybe_delivered or maybe_delivered
+				raise
+			self._wait(attempt)
+			attempt += 1
+
+	def _raise_for(
+		self, method: str, url: str, response: requests.Response, idempotent: bool, attempt: int, deadline: float
+	) -> None:
+		"""Raise the typed error for a refused request; return when it may be retried."""
+		status = response.status_code
+		special = self.classify(response) if self.classify else None
+		if special is not None:
+			special.args = (self.redact(str(special)),)
+			if isinstance(special, RateLimited):
+				special.reset_at = cap_reset(special.reset_at)
+			raise special
+		if status == 429:
+			reset_at = rate_limit_reset(response)
+			raise RateLimited(
+				self.redact(f"{method} {_short(url)}: rate limited until {reset_at.isoformat()}"),
+				reset_at=reset_at,
+				status=status,
+			)
+		if status in (401, 403):
+			raise AuthError(self.redact(f"{method} {_short(url)}: {status} {_body_hint(response)}"), status=status)
+		if status in RETRY_STATUSES and idempotent and attempt < self.retries and self._time_left(deadline, attempt):
+			return
+		raise ConnectorError(self.redact(f"{method} {_short(url)}: HTTP {status} {_body_hint(response)}"), status=status)
 
 	def _exchange(
 		self,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -61,6 +62,8 @@ class MastodonConnector(Connector):
 	max_pages = 5
 	# Mastodon keeps an Idempotency-Key for an hour: resending a reply in doubt cannot post it twice.
 	idempotent_replies = True
+	# Mastodon keeps an Idempotency-Key for one hour; a margin for clocks and queues.
+	idempotency_window = timedelta(minutes=55)
 
 	def __init__(self, config, session: requests.Session | None = None):
 		super().__init__(config, session)
