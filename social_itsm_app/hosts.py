@@ -70,8 +70,3 @@ def choose_profile(preference: str | None, installed_apps: Iterable[str]) -> Hos
 		if profile.app in apps:
 			return profile
 	return None
-
-
-def present_profiles(installed_apps: Iterable[str]) -> list[HostProfile]:
-	apps = set(installed_apps)
-	return [profile for profile in PROFILES.values() if profile.app in apps]

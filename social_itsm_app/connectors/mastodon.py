@@ -44,12 +44,8 @@ from social_itsm_app.connectors.errors import ConnectorError
 from social_itsm_app.connectors.split import graphemes_url23
 from social_itsm_app.connectors.text import clean_text, html_to_text
 
-# Small config readers shared by my connectors (they would belong in base.py).
-
 VISIBILITY_ORDER = ("public", "unlisted", "private", "direct")
 DEFAULT_MAX_CHARACTERS = 500
-
-# Fast path for the HTML Mastodon itself emits (p, br, span, a). Anything else goes to html_to_text.
 
 
 class MastodonConnector(Connector):

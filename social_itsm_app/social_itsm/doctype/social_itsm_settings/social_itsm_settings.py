@@ -54,7 +54,3 @@ def apply_profile_links(doc: Document, profile: HostProfile | None, value_fields
 		if target is None or (current and current != target):
 			doc.set(value_field, None)  # no such doctype here, or the host changed: the old value cannot fit
 		doc.set(doctype_field, target)
-
-
-def get_settings() -> "SocialITSMSettings":
-	return frappe.get_cached_doc("Social ITSM Settings")
