@@ -206,7 +206,9 @@ def retry_reply(reply: str) -> dict:
 	frappe.get_doc(doc.ticket_doctype, doc.ticket).check_permission("write")
 	if doc.status != "Failed":
 		frappe.throw(_("Only failed replies can be retried."))
-	doc.db_set({"status": "Queued", "next_attempt_at": None, "attempts": 0})
+	# The agent looked at the network: the reply is not there, so this is a fresh start.
+	doc.db_set({"status": "Queued", "next_attempt_at": None, "attempts": 0, "first_attempt_at": None,
+		"delivery_in_doubt": 0})
 	outbound.enqueue_send(doc.name)
 	return {"reply": doc.name, "status": "Queued"}
 

@@ -100,9 +100,11 @@ def send_reply(reply: str) -> str:
 	doc = frappe.get_doc("Social Reply", reply)
 	post = frappe.get_doc("Social Post", doc.social_post)
 	channel = frappe.get_doc("Social Channel", doc.channel)
-	key = network_key(channel.network)
-	idempotent = bool(key and connector_class(key).idempotent_replies)
-	decision = state.start(doc.status, doc.attempts or 0, idempotent)
+	resend_safe_until = safe_until(doc, channel.network)
+	decision = state.start(
+		doc.status, doc.attempts or 0, bool(resend_safe_until and now_datetime() < resend_safe_until),
+		bool(doc.delivery_in_doubt),
+	)
 	if decision == state.SKIP:
 		return doc.status
 	if decision == state.IN_DOUBT:
@@ -111,7 +113,10 @@ def send_reply(reply: str) -> str:
 		return state.FAILED
 
 	attempts = (doc.attempts or 0) + 1
-	doc.db_set({"status": state.SENDING, "attempts": attempts, "last_error": None})
+	intent = {"status": state.SENDING, "attempts": attempts, "last_error": None}
+	if not doc.first_attempt_at:
+		intent["first_attempt_at"] = now_datetime()  # the network's memory of our idempotency key starts here
+	doc.db_set(intent)
 	frappe.db.commit()  # the intent is on record before anything reaches the network
 
 	sent_parts = [SentReply(row.external_id, row.url or "") for row in doc.parts]
@@ -134,8 +139,16 @@ def send_reply(reply: str) -> str:
 			)
 	except ConnectorError as exc:
 		reset = exc.resume_at if isinstance(exc, RateLimited) else None
-		retry_at = state.next_attempt(now_datetime(), attempts, to_site_datetime(reset) if reset else None)
-		doc.db_set({"status": state.FAILED, "last_error": short_error(exc, 1000), "next_attempt_at": retry_at})
+		in_doubt = bool(doc.delivery_in_doubt or exc.maybe_delivered)
+		retry_at = state.after_failure(
+			now_datetime(), attempts, to_site_datetime(reset) if reset else None, in_doubt,
+			safe_until(doc, channel.network),
+		)
+		error = short_error(exc, 1000)
+		if in_doubt and retry_at is None:
+			error = f"{state.UNKNOWN_DELIVERY} ({error})"[:1000]
+		doc.db_set({"status": state.FAILED, "last_error": error, "next_attempt_at": retry_at,
+			"delivery_in_doubt": int(in_doubt)})
 		frappe.log_error(
 			title=f"Social ITSM: reply {doc.name} to {doc.ticket_doctype} {doc.ticket} failed",
 			message=short_error(exc, 4000),
@@ -154,6 +167,15 @@ def send_reply(reply: str) -> str:
 	frappe.publish_realtime("social_itsm_reply_update", {"reply": doc.name, "status": doc.status},
 		doctype=doc.ticket_doctype, docname=doc.ticket)
 	return doc.status
+
+
+def safe_until(doc, network: str):
+	"""Until when the network would drop a resend of this reply as a duplicate (None: it never would)."""
+	key = network_key(network)
+	cls = connector_class(key) if key else None
+	if cls is None:
+		return None
+	return state.safe_until(doc.first_attempt_at, cls.idempotent_replies, cls.idempotency_window)
 
 
 def record_part(doc, part: SentReply, idx: int) -> None:

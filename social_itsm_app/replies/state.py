@@ -28,15 +28,44 @@ UNKNOWN_DELIVERY = (
 SEND, SKIP, IN_DOUBT = "send", "skip", "in doubt"
 
 
-def start(status: str, attempts: int, idempotent_network: bool) -> str:
-	"""What a send job does with a reply it finds in ``status``."""
+def start(status: str, attempts: int, resend_safe: bool, in_doubt: bool = False) -> str:
+	"""What a send job does with a reply it finds in ``status``.
+
+	``resend_safe``: the network would de-duplicate a resend now (an idempotent network, within the time it
+	remembers our key). ``in_doubt``: an earlier attempt may have been carried out (it timed out after sending).
+	"""
 	if status == SENT:
 		return SKIP
 	if status == SENDING and attempts:
-		return SEND if idempotent_network else IN_DOUBT
+		return SEND if resend_safe else IN_DOUBT  # a worker died mid-send
 	if status == FAILED and attempts >= MAX_ATTEMPTS:
 		return SKIP
+	if status == FAILED and in_doubt and not resend_safe:
+		return IN_DOUBT
 	return SEND
+
+
+def safe_until(first_attempt: datetime | None, idempotent_network: bool, window: timedelta | None) -> datetime | None:
+	"""Until when a resend is de-duplicated by the network (None: never; datetime.max: always)."""
+	if not idempotent_network:
+		return None
+	if window is None or first_attempt is None:
+		return datetime.max
+	return first_attempt + window
+
+
+def after_failure(
+	now: datetime, attempts: int, reset_at: datetime | None, in_doubt: bool, resend_safe_until: datetime | None
+) -> datetime | None:
+	"""When to try again after a failed attempt; None leaves the reply to an agent.
+
+	A reply that may already be on the network is retried only while a resend is still de-duplicated: Mastodon
+	forgets an Idempotency-Key after an hour, and a retry after a two-hour rate limit would post it again.
+	"""
+	retry_at = next_attempt(now, attempts, reset_at)
+	if in_doubt and retry_at is not None and (resend_safe_until is None or retry_at >= resend_safe_until):
+		return None
+	return retry_at
 
 
 def next_attempt(now: datetime, attempts: int, reset_at: datetime | None = None) -> datetime | None:

@@ -69,3 +69,22 @@ def test_the_delivery_note_says_where_the_answer_went_with_readable_links():
 	assert "a private message" in chain and ">part 1</a>" in chain and ">part 2</a>" in chain
 	assert "javascript" not in chain
 	assert delivery_html("Telegram", True, []) == "Sent on Telegram as a private message"
+
+
+def test_a_reply_that_may_be_on_the_network_is_resent_only_while_the_network_drops_duplicates():
+	from social_itsm_app.replies.state import after_failure, safe_until
+
+	first = datetime(2026, 12, 3, 12, 0)
+	window = safe_until(first, True, timedelta(minutes=55))
+	assert window == first + timedelta(minutes=55)
+	assert safe_until(first, False, timedelta(minutes=55)) is None  # no idempotency: never safe
+	assert safe_until(first, True, None) == datetime.max  # idempotent without a known limit
+	# A timeout (in doubt) and a 429 for two hours: the retry would come after Mastodon forgot the key.
+	assert after_failure(first, 1, first + timedelta(hours=2), True, window) is None
+	assert after_failure(first, 1, None, True, window) == first + timedelta(minutes=1)  # within the window
+	assert after_failure(first, 1, first + timedelta(hours=2), False, window) == first + timedelta(hours=2)
+	assert after_failure(first, 1, None, True, None) is None  # in doubt on a network without idempotency
+	# A failed reply in doubt is resent only when safe; one that never reached the network always is.
+	assert start(FAILED, 2, False, in_doubt=True) == IN_DOUBT
+	assert start(FAILED, 2, True, in_doubt=True) == SEND
+	assert start(FAILED, 2, False, in_doubt=False) == SEND
