@@ -21,6 +21,8 @@ class SocialReply(Document):
 		attempts: DF.Int
 		channel: DF.Link | None
 		communication: DF.Link | None
+		delivery_in_doubt: DF.Check
+		first_attempt_at: DF.Datetime | None
 		last_error: DF.SmallText | None
 		next_attempt_at: DF.Datetime | None
 		reply_mode: DF.Literal["Public", "Private"]
