@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 import frappe
 from frappe.utils import convert_utc_to_system_timezone, get_system_timezone
 
+from social_itsm_app.connectors.text import clean_text
+
 
 def to_site_datetime(moment: datetime | None) -> datetime | None:
 	"""Aware datetime -> the naive system-timezone datetime Frappe stores."""
@@ -46,7 +48,9 @@ def each_committed(
 
 
 def short_error(exc: BaseException, limit: int = 500) -> str:
-	return f"{type(exc).__name__}: {exc}"[:limit]
+	"""The error as plain text: a network's error page or message may carry markup, and read-only text fields
+	in the desk (a channel's or a reply's last error) render what they hold."""
+	return clean_text(f"{type(exc).__name__}: {exc}")[:limit]
 
 
 def logger():

@@ -194,3 +194,17 @@ class TestSecretsInErrorLog(ChannelCase):
 		for log in logs:
 			self.assertNotIn("tok-must-not-leak-9f3b", log.error)
 		self.assertEqual(frappe.db.get_value("Social Channel", self.CHANNEL, "status"), "Failing")
+
+
+class TestErrorMarkup(ChannelCase):
+	CHANNEL = "Hardening Error Markup"
+
+	def test_a_networks_error_page_is_stored_as_plain_text(self):
+		"""last_error is a read-only text field, which the desk renders as HTML."""
+		self.make(network="Mastodon", base_url=MASTODON, access_token="tok-markup")
+		with responses.RequestsMock() as rsps:
+			rsps.add(responses.GET, NOTIFICATIONS, status=400, body='{"error": "<img src=x onerror=alert(1)>bad"}')
+			jobs.fetch_channel(self.CHANNEL)
+		error = frappe.db.get_value("Social Channel", self.CHANNEL, "last_error")
+		self.assertIn("bad", error)
+		self.assertNotIn("<img", error)
