@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from unittest.mock import patch
 
 import frappe
 import responses
 from frappe.tests.utils import FrappeTestCase
-from site_foundation import AGENT_ROLE, make_user
 
 from social_itsm_app import api
-from social_itsm_app.ingest.identities import SYNTHETIC_DOMAIN, ensure_contact, link_contacts
+from social_itsm_app.people.identities import SYNTHETIC_DOMAIN, ensure_contact, link_contacts
+from social_itsm_app.tests.utils import AGENT_ROLE, FIXTURES, make_user
 
 BASE = "https://mastodon.example"
-FIXTURES = Path(os.environ["SOCIAL_ITSM_REPO"]) / "tests" / "fixtures" / "mastodon"
 
 
 def make_channel() -> str:
@@ -30,7 +27,7 @@ def make_channel() -> str:
 class TestChannelActions(FrappeTestCase):
 	def test_test_connection_names_the_account(self):
 		channel = make_channel()
-		account = json.loads((FIXTURES / "verify_credentials.json").read_text())
+		account = json.loads((FIXTURES / "mastodon" / "verify_credentials.json").read_text())
 		with responses.RequestsMock() as rsps:
 			rsps.add(responses.GET, f"{BASE}/api/v1/accounts/verify_credentials", json=account)
 			result = api.test_connection(channel)
@@ -119,7 +116,7 @@ class TestResume(FrappeTestCase):
 		channel.base_url = BASE  # saving without new credentials keeps the pause
 		channel.save()
 		self.assertEqual(channel.status, "Needs Re-authentication")
-		from social_itsm_app.ingest.runtime import load_state, save_state
+		from social_itsm_app.channels.runtime import load_state, save_state
 
 		save_state(channel.name, {"access_token": "tok-rotated-from-the-old-one"})
 		channel.reload()
@@ -129,7 +126,7 @@ class TestResume(FrappeTestCase):
 		self.assertEqual(load_state(channel.name), {})  # stale rotated tokens never override new credentials
 
 		channel.db_set("status", "Needs Re-authentication")
-		account = json.loads((FIXTURES / "verify_credentials.json").read_text())
+		account = json.loads((FIXTURES / "mastodon" / "verify_credentials.json").read_text())
 		with responses.RequestsMock() as rsps:
 			rsps.add(responses.GET, f"{BASE}/api/v1/accounts/verify_credentials", json=account)
 			self.assertTrue(api.test_connection(channel.name)["ok"])
@@ -138,9 +135,8 @@ class TestResume(FrappeTestCase):
 
 class TestChannelActivity(FrappeTestCase):
 	def test_posts_per_day_for_the_chart(self):
-		from site_ingest import social_post
-
 		from social_itsm_app.ingest.store import store_posts
+		from social_itsm_app.tests.utils import social_post
 
 		channel = make_channel()
 		store_posts(channel, "Mastodon", [social_post("act-1"), social_post("act-2")])
@@ -157,9 +153,9 @@ class TestManagedRecords(FrappeTestCase):
 	the app keeps (a reply to an arbitrary post, a post's reply_ref, a Converted status without a ticket)."""
 
 	def setUp(self):
-		from site_foundation import make_channel, make_post
+		from social_itsm_app.tests.utils import make_feed_channel, make_feed_post
 
-		self.post = make_post(make_channel(), f"managed-{frappe.generate_hash(length=8)}")
+		self.post = make_feed_post(make_feed_channel(), f"managed-{frappe.generate_hash(length=8)}")
 		self.agent = make_user("managed-agent@example.com", (AGENT_ROLE,))
 
 	def tearDown(self):
@@ -210,7 +206,7 @@ class TestContactRace(FrappeTestCase):
 		other_worker = (
 			"import frappe, sys\n"
 			"frappe.init(site=sys.argv[1], sites_path=sys.argv[2]); frappe.connect()\n"
-			"from social_itsm_app.ingest.identities import ensure_contact\n"
+			"from social_itsm_app.people.identities import ensure_contact\n"
 			"ensure_contact(sys.argv[3]); frappe.db.commit(); frappe.destroy()\n"
 		)
 		subprocess.run([sys.executable, "-c", other_worker, frappe.local.site, frappe.local.sites_path, identity.name],

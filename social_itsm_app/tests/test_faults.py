@@ -5,7 +5,7 @@ The fake (tests/fakes/mastodon_server.py) listens on 127.0.0.1 and injects 429s,
 resets, cut bodies, truncated JSON, HTML pages and wrong shapes while new mentions keep arriving. Nothing of the
 app is replaced: ``jobs.fetch_channel`` and ``outbound.send_reply`` run as the workers run them, through the real
 connector and the database; killed workers are real processes (the bench's Python) killed with SIGKILL, whose open
-transaction MariaDB rolls back. Only ``outbound.enqueue_send`` is patched in this process (as site_replies.py does),
+transaction MariaDB rolls back. Only ``outbound.enqueue_send`` is patched in this process (as test_replies.py does),
 so that no bench worker picks a reply up while the test drives the retries itself.
 
 Between rounds: every post is stored once, the channel's cursor never names a notification whose post is not
@@ -29,22 +29,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from unittest.mock import patch
 
 import frappe
-import pytest
 from frappe.tests.utils import FrappeTestCase
-from site_foundation import HOST, NO_HOST, TICKET
-from site_ingest import remove_channel
 
+from social_itsm_app.channels.runtime import save_state
 from social_itsm_app.connectors.base import decode_cursor
 from social_itsm_app.ingest import jobs
-from social_itsm_app.ingest.runtime import save_state
 from social_itsm_app.replies import outbound, state
+from social_itsm_app.tests.utils import HOST, NO_HOST, REPO, TICKET, remove_channel, report
 from social_itsm_app.tickets.convert import convert_post
 
-REPO = Path(os.environ["SOCIAL_ITSM_REPO"])
 CHANNEL = "Faults Mastodon"
 SEED = 14_13
 # What the jobs' connector gets on top of the channel's fields: short timeouts, so that injected slowness is cheap.
@@ -70,45 +66,29 @@ WEIGHTS = {kind: (0.4 if kind == "timeout" else 1.0) for kind in fakes.FAULT_KIN
 
 # One worker: connect to the site as a bench worker does, say "ready", run one job. The test kills it.
 WORKER = """
-import json, os, sys
+import json, sys
 import frappe
-frappe.init(site=os.environ["SOCIAL_ITSM_SITE"], sites_path=os.environ["SOCIAL_ITSM_SITES_PATH"])
+task, name, site, sites_path = sys.argv[1:5]
+frappe.init(site=site, sites_path=sites_path)
 frappe.connect()
 frappe.set_user("Administrator")
 from social_itsm_app.ingest import jobs
 from social_itsm_app.replies import outbound
 print("ready", flush=True)
-task, name = sys.argv[1], sys.argv[2]
 result = jobs.fetch_channel(name) if task == "fetch" else outbound.send_reply(name)
 frappe.db.commit()
 print("done", json.dumps(result, default=str), flush=True)
 frappe.destroy()
 """
 
-TOTALS: dict[str, object] = {}
-
-
-class _Totals:
-	"""Prints the totals as the run's last line, so the site tier's one-line module summary shows them."""
-
-	def pytest_unconfigure(self, config):
-		reporter = config.pluginmanager.get_plugin("terminalreporter")
-		if reporter and TOTALS.get("line"):
-			reporter.write_line(str(TOTALS["line"]))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def totals_line(request):
-	request.config.pluginmanager.register(_Totals(), "social_itsm_fault_totals")
-	yield
-
-
 class Worker:
 	"""A worker process (the bench's Python) running one job, to be killed with SIGKILL."""
 
 	def __init__(self, task: str, name: str):
+		# The site by argument: under `bench run-tests` no environment names it.
+		site, sites_path = frappe.local.site, os.path.abspath(frappe.local.sites_path)
 		self.process = subprocess.Popen(
-			[sys.executable, "-c", WORKER, task, name],
+			[sys.executable, "-c", WORKER, task, name, site, sites_path],
 			stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
 		)
 
@@ -416,7 +396,7 @@ class TestFaultInjection(FakeMastodonCase):
 		real_kills = sum(v for k, v in self.kills.items() if "finished" not in k)
 		self.assertGreaterEqual(totals["faults"], 300, totals)
 		self.assertGreaterEqual(real_kills, 10, self.kills)
-		TOTALS["line"] = (
+		report(
 			f"fault injection on {frappe.local.site}: {totals['faults']} faults {totals['faults_by_kind']}; "
 			f"{sum(self.outcomes.values())} fetches {dict(self.outcomes)}; {len(ids)} posts, 0 lost, 0 duplicates, "
 			f"cursor never ahead ({len(self.positions) - 1} checks); {len(replies)} replies {reply_totals['statuses']}, "
@@ -425,7 +405,6 @@ class TestFaultInjection(FakeMastodonCase):
 			f"{real_kills} workers killed {kills}; {totals['requests']} requests; "
 			f"{time.monotonic() - started:.0f}s (fetch phase {fetch_seconds:.0f}s)"
 		)
-		print("\n" + TOTALS["line"])
 
 
 class TestResendAfterTheKeyIsForgotten(FakeMastodonCase):

@@ -4,46 +4,11 @@ from __future__ import annotations
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
-from frappe.utils import now_datetime
 
 from social_itsm_app.hosts import choose_profile
-
-# The ticket host this site has (Helpdesk wins where both are installed), so the same tests run on each.
-HOST = choose_profile("Auto", frappe.get_installed_apps())
-TICKET = HOST.ticket_doctype if HOST else ""
-AGENT_ROLE = HOST.agent_roles[0] if HOST else "Agent"
-NO_HOST = "needs Frappe Helpdesk or ERPNext (this site has neither)"
-HAS_HELPDESK = "helpdesk" in frappe.get_installed_apps()
+from social_itsm_app.tests.utils import AGENT_ROLE, make_feed_channel, make_feed_post, make_user
 
 DOCTYPES = ("Social ITSM Settings", "Social Channel", "Social Listening Rule", "Social Post", "Social Reply", "Social Identity")
-
-
-def make_channel(name: str = "Test Feed") -> str:
-	if not frappe.db.exists("Social Channel", name):
-		frappe.get_doc(
-			{"doctype": "Social Channel", "channel_name": name, "network": "Feed", "base_url": "https://status.example.com/feed"}
-		).insert(ignore_permissions=True)
-	return name
-
-
-def make_post(channel: str, external_id: str, **values) -> frappe.model.document.Document:
-	return frappe.get_doc(
-		{
-			"doctype": "Social Post", "channel": channel, "network": "Feed", "external_id": external_id, "kind": "feed",
-			"text": "Status update", "author_id": "status", "author_handle": "status", "author_name": "Status page",
-			"posted_at": now_datetime(), **values,
-		}
-	).insert(ignore_permissions=True)
-
-
-def make_user(email: str, roles: tuple[str, ...] = (), user_type: str = "System User") -> str:
-	if not frappe.db.exists("User", email):
-		user = frappe.get_doc(
-			{"doctype": "User", "email": email, "first_name": email.split("@")[0], "send_welcome_email": 0, "user_type": user_type}
-		).insert(ignore_permissions=True)
-		if roles:
-			user.add_roles(*roles)
-	return email
 
 
 class TestInstalledApp(FrappeTestCase):
@@ -89,12 +54,12 @@ class TestInstalledApp(FrappeTestCase):
 
 class TestUniqueness(FrappeTestCase):
 	def test_the_same_post_cannot_be_stored_twice_per_channel(self):
-		channel = make_channel()
-		make_post(channel, "entry-1")
+		channel = make_feed_channel()
+		make_feed_post(channel, "entry-1")
 		with self.assertRaises((frappe.UniqueValidationError, frappe.DuplicateEntryError)):
-			make_post(channel, "entry-1")
-		other = make_channel("Other Feed")
-		self.assertTrue(make_post(other, "entry-1").name)  # unique per channel, not globally
+			make_feed_post(channel, "entry-1")
+		other = make_feed_channel("Other Feed")
+		self.assertTrue(make_feed_post(other, "entry-1").name)  # unique per channel, not globally
 
 	def test_one_identity_per_person_and_network(self):
 		values = {"doctype": "Social Identity", "network": "Mastodon", "author_id": "109", "handle": "alice"}
@@ -116,8 +81,8 @@ class TestPermissions(FrappeTestCase):
 		self.assertFalse(frappe.has_permission("Social ITSM Settings", "write", user=agent))
 
 	def test_plain_users_see_nothing(self):
-		channel = make_channel()
-		post = make_post(channel, "entry-perm")
+		channel = make_feed_channel()
+		post = make_feed_post(channel, "entry-perm")
 		desk_user = make_user("plain-desk@example.com")
 		website_user = make_user("customer@example.com", user_type="Website User")
 		for user in (desk_user, website_user):

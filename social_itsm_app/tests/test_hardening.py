@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
-from pathlib import Path
 from unittest.mock import patch
 
 import frappe
 import responses
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
-from site_ingest import remove_channel, social_post
 
-from social_itsm_app.ingest import jobs, runtime
-from social_itsm_app.ingest.runtime import load_state, save_state
+from social_itsm_app.channels import runtime
+from social_itsm_app.channels.runtime import load_state, save_state
+from social_itsm_app.ingest import jobs
 from social_itsm_app.ingest.store import store_posts
+from social_itsm_app.tests.utils import FIXTURES, forget_rules, remove_channel, social_post
 
-REPO = Path(os.environ["SOCIAL_ITSM_REPO"])
 X_API = "https://api.x.com"
 MASTODON = "https://mastodon.example"
 NOTIFICATIONS = f"{MASTODON}/api/v1/notifications"
 
 
 def fixture(network: str, name: str):
-	return json.loads((REPO / "tests" / "fixtures" / network / f"{name}.json").read_text())
+	return json.loads((FIXTURES / network / f"{name}.json").read_text())
 
 
 class ChannelCase(FrappeTestCase):
@@ -35,6 +33,7 @@ class ChannelCase(FrappeTestCase):
 		remove_channel(self.CHANNEL)
 		frappe.db.delete("Social Listening Rule", {"rule_name": ("like", "Hardening %")})
 		frappe.db.commit()
+		forget_rules()
 
 	def make(self, **values) -> str:
 		remove_channel(self.CHANNEL)
@@ -103,6 +102,7 @@ class TestBacklog(ChannelCase):
 			"action": "Auto-convert to Ticket", "auto_reply_template": "Thanks {author_name}, ticket #{ticket}",
 			"enabled": 1}).insert(ignore_permissions=True)
 		frappe.db.commit()
+		forget_rules()  # rules cached by an earlier test of this process
 		page = fixture("mastodon", "notifications_page1")  # weeks old: the account's history
 		with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
 			rsps.add(responses.GET, NOTIFICATIONS, json=page)

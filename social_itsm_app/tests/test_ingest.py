@@ -9,70 +9,22 @@ from unittest.mock import patch
 import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
-from site_foundation import HOST, NO_HOST, TICKET
 
-from social_itsm_app.connectors import AuthError, ConnectorError, FetchResult, RateLimited, SocialPost
+from social_itsm_app.channels.runtime import persist_state
+from social_itsm_app.connectors import AuthError, ConnectorError, FetchResult, RateLimited
 from social_itsm_app.ingest import jobs
-from social_itsm_app.ingest.runtime import persist_state
 from social_itsm_app.ingest.store import store_posts
+from social_itsm_app.tests.utils import (
+	HOST,
+	NO_HOST,
+	TICKET,
+	FakeConnector,
+	forget_rules,
+	make_channel,
+	remove_channel,
+	social_post,
+)
 from social_itsm_app.tickets.convert import attach_linked, convert_post
-
-# Recent, so that rules act on the test posts (older posts are backlog, see triage/backlog.py).
-T0 = datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(minutes=10)
-
-
-def social_post(external_id: str, text: str = "The VPN is down", author: str = "alice", **kw) -> SocialPost:
-	return SocialPost(
-		network="mastodon", external_id=external_id, text=text, author_id=f"id-{author}", author_handle=author,
-		author_name=author.title(), created_at=T0 + timedelta(minutes=int(external_id.split("-")[-1] or 0)),
-		url=f"https://mastodon.example/@{author}/{external_id}", kind=kw.pop("kind", "mention"), raw={"id": external_id},
-		**kw,
-	)
-
-
-def make_channel(name: str = "Ingest Mastodon") -> frappe.model.document.Document:
-	if frappe.db.exists("Social Channel", name):
-		return frappe.get_doc("Social Channel", name)
-	return frappe.get_doc({
-		"doctype": "Social Channel", "channel_name": name, "network": "Mastodon",
-		"base_url": "https://mastodon.example", "access_token": "tok", "poll_interval": 5,
-	}).insert(ignore_permissions=True)
-
-
-def remove_channel(name: str) -> None:
-	"""Undo what committing code paths left: the channel, its posts, tickets, messages and logs."""
-	frappe.db.rollback()
-	for ticket_doctype in ("HD Ticket", "Issue"):
-		if frappe.db.exists("DocType", ticket_doctype):
-			for ticket in frappe.get_all(ticket_doctype, filters={"social_channel": name}, pluck="name"):
-				frappe.db.delete("Communication", {"reference_doctype": ticket_doctype, "reference_name": ticket})
-				frappe.delete_doc(ticket_doctype, ticket, force=True, ignore_permissions=True)
-	frappe.db.delete("Social Post", {"channel": name})
-	replies = frappe.get_all("Social Reply", filters={"channel": name}, pluck="name")
-	if replies:  # e.g. auto-acknowledgements: a later ticket of the same name must not inherit them
-		frappe.db.delete("Social Reply Part", {"parent": ("in", replies), "parenttype": "Social Reply"})
-		frappe.db.delete("Social Reply", {"name": ("in", replies)})
-	frappe.db.delete("Error Log", {"reference_name": name})
-	frappe.db.delete("Notification Log", {"document_name": name})
-	if frappe.db.exists("Social Channel", name):
-		frappe.delete_doc("Social Channel", name, force=True, ignore_permissions=True)
-	frappe.db.commit()
-
-
-class FakeConnector:
-	def __init__(self, result=None, error=None, saved_state=None):
-		self.result, self.error = result, error
-		self.saved_state = saved_state or {}
-		self.on_state_saved = None
-		self.cursors: list[str | None] = []
-
-	def fetch(self, cursor=None):
-		self.cursors.append(cursor)
-		if self.saved_state and self.on_state_saved:
-			self.on_state_saved(self.saved_state)  # a real connector hands a rotated token over at once
-		if self.error:
-			raise self.error
-		return self.result
 
 
 class TestStorePosts(FrappeTestCase):
@@ -98,7 +50,7 @@ class TestStorePosts(FrappeTestCase):
 	def test_rules_decide_status(self):
 		frappe.get_doc({"doctype": "Social Listening Rule", "rule_name": "Ignore lunch", "priority": 1,
 			"action": "Ignore", "keywords": "lunch"}).insert(ignore_permissions=True)
-		frappe.local.social_itsm_rules = None
+		forget_rules(type(self))
 		store_posts(self.channel, "Mastodon", [social_post("r-1", "What's for lunch?")])
 		row = frappe.db.get_value("Social Post", {"external_id": "r-1"}, ["status", "matched_rule"], as_dict=True)
 		self.assertEqual((row.status, row.matched_rule), ("Ignored", "Ignore lunch"))
@@ -218,7 +170,7 @@ class TestFetchJob(FrappeTestCase):
 		self.assertIn("503", log.error)
 
 	def test_rotated_tokens_are_kept_even_when_the_fetch_fails(self):
-		from social_itsm_app.ingest.runtime import load_state
+		from social_itsm_app.channels.runtime import load_state
 
 		self.fetch(FakeConnector(error=ConnectorError("boom"), saved_state={"access_jwt": "new-token"}))
 		self.assertEqual(load_state(self.channel.name)["access_jwt"], "new-token")

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import frappe
 import responses
 from frappe.tests.utils import FrappeTestCase
-from site_ingest import remove_channel
 
 from social_itsm_app.ingest import jobs
+from social_itsm_app.tests.utils import FIXTURES, remove_channel
 
 BASE = "https://mastodon.example"
 NOTIFICATIONS = f"{BASE}/api/v1/notifications"
-FIXTURES = Path(os.environ["SOCIAL_ITSM_REPO"]) / "tests" / "fixtures" / "mastodon"
 CHANNEL = "Poll Cycle Mastodon"
 
 
 def fixture(name: str):
-	return json.loads((FIXTURES / f"{name}.json").read_text())
+	return json.loads((FIXTURES / "mastodon" / f"{name}.json").read_text())
 
 
 def link(min_id: str) -> dict[str, str]:

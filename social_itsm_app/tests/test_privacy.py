@@ -9,13 +9,20 @@ from unittest.mock import patch
 import frappe
 from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_to_date, now_datetime
-from site_foundation import AGENT_ROLE, HOST, NO_HOST, TICKET, make_user
-from site_ingest import make_channel, social_post
-from site_twicket import stored
 
 from social_itsm_app import api, install, privacy
 from social_itsm_app.ingest import retention
-from social_itsm_app.ingest.identities import SYNTHETIC_DOMAIN, ensure_contact
+from social_itsm_app.people.identities import SYNTHETIC_DOMAIN, ensure_contact
+from social_itsm_app.tests.utils import (
+	AGENT_ROLE,
+	HOST,
+	NO_HOST,
+	TICKET,
+	make_channel,
+	make_user,
+	social_post,
+	stored,
+)
 from social_itsm_app.tickets.adapters import adapter_for
 
 SETTINGS = "Social ITSM Settings"

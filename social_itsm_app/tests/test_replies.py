@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from unittest.mock import patch
 
 import frappe
 import responses
 from frappe.tests.utils import FrappeTestCase
-from site_foundation import AGENT_ROLE, HOST, NO_HOST, TICKET, make_user
-from site_ingest import remove_channel, social_post
 
 from social_itsm_app import api
 from social_itsm_app.ingest.store import store_posts
 from social_itsm_app.replies import outbound
-from social_itsm_app.tickets.convert import convert_post
+from social_itsm_app.tests.utils import AGENT_ROLE, FIXTURES, MASTODON, TICKET, ReplyCase, make_user, social_post
+from social_itsm_app.tests.utils import REPLY_CHANNEL as CHANNEL
 
-BASE = "https://mastodon.example"
+BASE = MASTODON
 STATUSES = f"{BASE}/api/v1/statuses"
-CHANNEL = "Replies Mastodon"
-FIXTURES = Path(os.environ["SOCIAL_ITSM_REPO"]) / "tests" / "fixtures" / "mastodon"
 
 
 def created_status(status_id: str) -> dict:
-	body = json.loads((FIXTURES / "status_created.json").read_text())
+	body = json.loads((FIXTURES / "mastodon" / "status_created.json").read_text())
 	return {**body, "id": status_id, "url": f"{BASE}/@acmehelp/{status_id}"}
 
 
@@ -35,36 +30,6 @@ def sent_note(ticket: str) -> str:
 		return frappe.db.get_value("HD Ticket Comment", {"reference_ticket": ticket}, "content") or ""
 	return frappe.db.get_value("Comment", {"reference_doctype": TICKET, "reference_name": ticket,
 		"comment_type": "Info"}, "content") or ""
-
-
-class ReplyCase(FrappeTestCase):
-	"""The send job commits (intent first, then each accepted part), so setup is committed and undone.
-
-	Tests call the send job themselves: enqueueing is patched out so that a bench worker running on this
-	machine cannot pick the job up at the same time.
-	"""
-
-	def setUp(self):
-		enqueue = patch.object(outbound, "enqueue_send")
-		enqueue.start()
-		self.addCleanup(enqueue.stop)
-		if HOST is None:
-			self.skipTest(NO_HOST)
-		remove_channel(CHANNEL)
-		frappe.get_doc({"doctype": "Social Channel", "channel_name": CHANNEL, "network": "Mastodon",
-			"base_url": BASE, "access_token": "tok-reply"}).insert(ignore_permissions=True)
-		store_posts(CHANNEL, "Mastodon", [social_post("r-1", "The printer on floor 3 is broken", author="mia",
-			reply_ref={"status_id": "r-1", "acct": "mia@mastodon.example", "visibility": "public"})])
-		post = frappe.db.get_value("Social Post", {"channel": CHANNEL, "external_id": "r-1"})
-		self.ticket = convert_post(post)["ticket"]
-		frappe.db.commit()
-
-	def tearDown(self):
-		remove_channel(CHANNEL)  # rolls back, then removes the channel, its posts and tickets, and commits
-		frappe.db.delete("Social Reply", {"channel": CHANNEL})
-		if TICKET == "HD Ticket":
-			frappe.db.delete("HD Ticket Comment", {"reference_ticket": self.ticket})
-		frappe.db.commit()
 
 
 class TestReplyPath(ReplyCase):

@@ -5,13 +5,20 @@ from __future__ import annotations
 from unittest.mock import patch
 
 import frappe
-import site_replies
-from site_foundation import AGENT_ROLE, TICKET, make_user
-from site_ingest import remove_channel, social_post
 
 from social_itsm_app import api
 from social_itsm_app.connectors import SocialPost
 from social_itsm_app.ingest.store import store_posts
+from social_itsm_app.tests.utils import (
+	AGENT_ROLE,
+	MASTODON,
+	REPLY_CHANNEL,
+	TICKET,
+	ReplyCase,
+	make_user,
+	remove_channel,
+	social_post,
+)
 from social_itsm_app.tickets.convert import convert_post
 
 DM_CHANNEL = "Editor Mastodon DMs"
@@ -24,7 +31,7 @@ def ticket_for(channel: str, network: str, post: SocialPost) -> str:
 	return convert_post(name)["ticket"]
 
 
-class TestReplyContext(site_replies.ReplyCase):
+class TestReplyContext(ReplyCase):
 	"""ReplyCase gives a committed Mastodon ticket answering a public mention (self.ticket), undone after."""
 
 	def setUp(self):
@@ -44,7 +51,7 @@ class TestReplyContext(site_replies.ReplyCase):
 		build.assert_not_called()  # class attributes only: no credentials are read
 		self.assertEqual(context, {
 			"network": "Mastodon", "public_limit": 500, "private_limit": 500, "measure": "graphemes_url23",
-			"default_mode": "Public", "private_only": False, "channel": site_replies.CHANNEL,
+			"default_mode": "Public", "private_only": False, "channel": REPLY_CHANNEL,
 		})
 
 	def test_the_default_mode_follows_the_tickets_reply_mode(self):
@@ -54,7 +61,7 @@ class TestReplyContext(site_replies.ReplyCase):
 	def test_a_direct_message_ticket_is_private_only(self):
 		self.addCleanup(remove_channel, DM_CHANNEL)
 		frappe.get_doc({"doctype": "Social Channel", "channel_name": DM_CHANNEL, "network": "Mastodon",
-			"base_url": site_replies.BASE, "access_token": "tok-dm"}).insert(ignore_permissions=True)
+			"base_url": MASTODON, "access_token": "tok-dm"}).insert(ignore_permissions=True)
 		dm = ticket_for(DM_CHANNEL, "Mastodon", social_post("d-2", "my account number is 1234", author="ola",
 			kind="direct", reply_ref={"status_id": "d-2", "acct": "ola@mastodon.example", "visibility": "direct"}))
 		frappe.db.set_value(TICKET, dm, "social_reply_mode", "Public")  # even if someone changed it

@@ -6,12 +6,21 @@ from unittest.mock import patch
 
 import frappe
 from frappe.tests.utils import FrappeTestCase
-from site_foundation import AGENT_ROLE, HAS_HELPDESK, HOST, NO_HOST, TICKET, make_user
-from site_ingest import make_channel, social_post
 
 from social_itsm_app import api
-from social_itsm_app.ingest.store import store_posts
 from social_itsm_app.replies import outbound
+from social_itsm_app.tests.utils import (
+	AGENT_ROLE,
+	HAS_HELPDESK,
+	HOST,
+	NO_HOST,
+	TICKET,
+	forget_rules,
+	make_channel,
+	make_user,
+	social_post,
+	stored,
+)
 
 
 def named(doctype: str, name: str) -> str:
@@ -27,11 +36,6 @@ def named(doctype: str, name: str) -> str:
 				doc.set(field.fieldname, 1)  # e.g. HD Ticket Priority's integer_value
 		doc.insert(ignore_permissions=True)
 	return name
-
-
-def stored(channel: str, *posts) -> list[str]:
-	store_posts(channel, "Mastodon", list(posts))
-	return [frappe.db.get_value("Social Post", {"channel": channel, "external_id": p.external_id}) for p in posts]
 
 
 class TestConvert(FrappeTestCase):
@@ -74,7 +78,7 @@ class TestConvert(FrappeTestCase):
 			# The form fills the Dynamic Links' doctypes; frappe checks links before any hook runs on insert.
 			"priority_doctype": HOST.priority_doctype, "ticket_priority": priority,
 			"ticket_type_doctype": HOST.ticket_type_doctype, "ticket_type": ticket_type}).insert(ignore_permissions=True)
-		frappe.local.social_itsm_rules = None  # the rule cache of this process
+		forget_rules(type(self))  # the rule cache of this process
 		(post,) = stored(self.channel, social_post("pr-1", "Big outage on the VPN since 8am"))
 		self.assertEqual(frappe.db.get_value("Social Post", post, "matched_rule"), "Outage priority")
 		ticket = frappe.get_doc(TICKET, api.convert_to_ticket(post)["ticket"])

@@ -7,7 +7,7 @@ of the code under test is replaced: the connector, its HTTP layer and requests t
 
 The "store" here is a dict that keeps the site's contract (ingest/jobs.py): a fetch that raises stores nothing;
 a successful one stores its posts and then its cursor, together; a worker that dies before the commit stores
-neither. The site version of this suite (tests/site/in_site/site_faults.py) runs the real job and database.
+neither. The site version of this suite (social_itsm_app/tests/test_faults.py) runs the real job and database.
 """
 
 from __future__ import annotations
