@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -216,15 +217,41 @@ def quiet_scheduler(site: str) -> None:
 		site_bench("set-config", "pause_scheduler", "1", "--parse", site=site)
 
 
+def in_site_modules() -> list[Path]:
+	"""The app's in-site test modules, where `bench run-tests --app social_itsm_app` finds them."""
+	return sorted((REPO / APP / "tests").glob("test_*.py"))
+
+
 def run_inner(path: Path, site: str = SITE, timeout: int = 1800) -> subprocess.CompletedProcess:
-	"""Run one in-site test module with the bench's Python, connected to ``site``."""
+	"""Run one in-site test module with the bench's Python and pytest, connected to ``site`` (by the module's
+	conftest.py). The bench's app folder is this checkout (a link or a copy, see sync_app): the module runs from
+	there, so that it imports the same social_itsm_app as the site does."""
+	module = BENCH / "apps" / APP / APP / "tests" / path.name
 	return subprocess.run(
-		[str(BENCH / "env" / "bin" / "python"), "-m", "pytest", str(path), "-q", "-p", "no:cacheprovider",
-		 "-c", str(path.parent / "pytest.ini"), "-rs"],
+		[str(BENCH / "env" / "bin" / "python"), "-m", "pytest", str(module), "-q", "-p", "no:cacheprovider", "-rs"],
 		cwd=BENCH / "sites", capture_output=True, text=True, timeout=timeout,
-		env={**os.environ, "SOCIAL_ITSM_SITE": site, "SOCIAL_ITSM_SITES_PATH": str(BENCH / "sites"),
-			"SOCIAL_ITSM_REPO": str(REPO)},
+		env={**os.environ, "SOCIAL_ITSM_SITE": site, "SOCIAL_ITSM_SITES_PATH": str(BENCH / "sites")},
 	)
+
+
+def run_tests(site: str = SITE, timeout: int = 3600) -> subprocess.CompletedProcess:
+	"""`bench --site SITE run-tests --app social_itsm_app`: Frappe's own runner (unittest) over the same modules,
+	all in one process, as a developer or a Frappe app's CI runs them."""
+	return site_bench("run-tests", "--app", APP, site=site, timeout=timeout, check=False)
+
+
+_RAN = re.compile(r"^Ran (\d+) tests? in ", re.MULTILINE)
+_VERDICT = re.compile(r"^(OK|FAILED)\b.*$", re.MULTILINE)
+
+
+def runner_outcome(output: str) -> tuple[int, str] | None:
+	"""(tests run, verdict line such as "OK (skipped=3)" or "FAILED (errors=1)") from unittest's report, or
+	None when the report is missing (the runner did not get that far)."""
+	ran = list(_RAN.finditer(output))
+	verdict = _VERDICT.search(output, ran[-1].end()) if ran else None
+	if verdict is None:
+		return None
+	return int(ran[-1].group(1)), verdict.group(0).strip()
 
 
 def run_python(code: str, site: str = SITE, timeout: int = 300) -> str:

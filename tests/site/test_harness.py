@@ -46,3 +46,20 @@ def test_a_copy_the_tests_made_may_be_replaced(fake_bench):
 	copy.mkdir(parents=True)
 	(copy / bench.COPY_MARKER).write_text("")
 	assert bench.missing_reason() is None
+
+
+def test_frappes_runner_report_is_read():
+	report = "....s.\n----------------------------------------------------------------------\nRan 6 tests in 4.2s\n\nOK (skipped=1)\n"
+	assert bench.runner_outcome(report) == (6, "OK (skipped=1)")
+	failed = "E.\n======\nERROR: test_x\nTraceback ...\nOK in a message\n----\nRan 2 tests in 1.0s\n\nFAILED (errors=1)\n"
+	assert bench.runner_outcome(failed) == (2, "FAILED (errors=1)")
+	assert bench.runner_outcome("Traceback (most recent call last):\n  ...\nImportError: frappe\n") is None
+
+
+def test_the_in_site_modules_are_where_bench_run_tests_finds_them():
+	"""`bench run-tests --app` imports test_*.py under the app's package by dotted path; the repository's own pytest
+	(testpaths = tests) never collects them, as they need a site."""
+	modules = bench.in_site_modules()
+	assert modules and all(path.parent == bench.REPO / bench.APP / "tests" for path in modules)
+	assert (bench.REPO / bench.APP / "tests" / "__init__.py").exists()
+	assert not list((bench.REPO / "tests" / "site").rglob("site_*.py"))

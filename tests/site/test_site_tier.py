@@ -1,12 +1,15 @@
 """Tier 2: the app inside a real Frappe site (skipped, with the reason, where no bench is found).
 
-The install cycle runs first (install, migrate twice, uninstall, install again); then every
-``in_site/site_*.py`` module runs with the bench's own Python, connected to the dedicated Helpdesk test
-site, and again on a site with ERPNext instead (tickets become Issues) where the bench has ERPNext.
+The install cycle runs first (install, migrate twice, uninstall, install again); then every in-site module
+(``social_itsm_app/tests/test_*.py``) runs with the bench's own Python and pytest, connected to the dedicated
+Helpdesk test site, and again on a site with ERPNext instead (tickets become Issues) where the bench has
+ERPNext. Last, ``bench --site SITE run-tests --app social_itsm_app`` runs the same modules with Frappe's own
+runner on each of those sites, as a developer or a Frappe app's CI does.
 """
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,7 @@ from tests.site import bench
 
 REASON = bench.missing_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"site tests skipped: {REASON}")
-IN_SITE = sorted((Path(__file__).parent / "in_site").glob("site_*.py"))
+IN_SITE = bench.in_site_modules()
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +108,34 @@ def test_in_site(site, module):
 @pytest.mark.parametrize("module", IN_SITE, ids=[m.stem for m in IN_SITE])
 def test_in_erpnext_site(erpnext_site, module):
 	run_module(erpnext_site, module)
+
+
+def count_test_methods(modules: list[Path]) -> int:
+	"""The test methods the modules' classes define (none inherits another class's tests)."""
+	return sum(
+		isinstance(item, ast.FunctionDef) and item.name.startswith("test")
+		for path in modules for node in ast.parse(path.read_text()).body if isinstance(node, ast.ClassDef)
+		for item in node.body
+	)
+
+
+def run_bench_run_tests(site_name: str) -> None:
+	"""What a Frappe developer types: every in-site test runs, none fails."""
+	if bench.APP not in bench.installed_apps(site_name):
+		bench.site_bench("install-app", bench.APP, site=site_name)
+	result = bench.run_tests(site=site_name)
+	output = result.stdout + result.stderr
+	outcome = bench.runner_outcome(output)
+	print(f"bench --site {site_name} run-tests --app {bench.APP}: {outcome}")
+	assert outcome is not None, f"no unittest report:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+	ran, verdict = outcome
+	assert result.returncode == 0 and verdict.startswith("OK"), f"{verdict}:\n{output[-12000:]}"
+	assert ran == count_test_methods(IN_SITE) > 0, f"ran {ran} tests, the in-site modules define {count_test_methods(IN_SITE)}"
+
+
+def test_bench_run_tests(site):
+	run_bench_run_tests(site)
+
+
+def test_bench_run_tests_on_erpnext(erpnext_site):
+	run_bench_run_tests(erpnext_site)
