@@ -11,7 +11,7 @@ Phrases are STRONG (say an outage on their own) or WEAK ("anyone else", "is it j
 "500"): weak ones count only beside a known service, since alone they are everyday chatter. Slowness is not an
 outage here ("not down, just slow" reports nothing).
 
-Text is seen as tokens (fold()ed words plus clause marks , . ; : ! ? and "but"); phrases are found through an
+Text is seen as tokens (fold()ed words plus clause marks , . ; ! ? and "but"); phrases are found through an
 index by first token, so a post with no outage word costs one tokenising regex and one set test.
 """
 
@@ -24,8 +24,10 @@ from social_itsm_app.triage.normalize import URL, fold_text
 from social_itsm_app.triage.scoring import NEGATIONS
 
 # Words, with inner apostrophes and hyphens ("can't", "wi-fi"), or a run of clause punctuation.
-TOKEN = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*|[.,;:!?]+")
-CLAUSE_WORDS = frozenset(("but", "although", "though", "however"))
+TOKEN = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*|[.,;!?]")
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*|[.,;!?]")
+# Clause boundaries: punctuation, or a word that turns the sentence ("VPN is fine but mail is down").
+BREAKS = frozenset((".", ",", ";", "!", "?", "but", "although", "though", "however"))
 
 STRONG, WEAK, CANCEL = 2, 1, 0
 
@@ -97,7 +99,9 @@ STOPWORDS = frozenset(
 	"oh well damn lmao haha rn asap urgent throw throws throwing threw give gives giving gave show shows showing "
 	"showed return returns returning returned say says saying said go goes going went gone come comes coming came "
 	"try trying tried make makes making made see seeing saw seen use using used want wants need needs tell telling "
-	"told think thinking thought happen happening happened".split()
+	"told think thinking thought happen happening happened phone phones iphone mobile laptop laptops computer pc "
+	"mac desktop tablet ipad device devices near inside outside across behind beside within without onto upon "
+	"toward towards along among home house".split()
 )
 
 
@@ -138,6 +142,11 @@ _PHRASE_WORDS = FIRST_WORDS | frozenset(word for entries in PHRASES.values() for
 
 def tokens(text: str) -> list[str]:
 	"""The tokens of a post: folded words and clause marks, URLs left out."""
+	if text.isascii():  # most posts: lower() is the whole fold, and the ASCII pattern is faster
+		folded = text.lower()
+		if "://" in folded:
+			folded = URL.sub(" ", folded)
+		return _ASCII_TOKEN.findall(folded)
 	folded = fold_text(text)
 	if "’" in folded:
 		folded = folded.replace("’", "'")
@@ -146,70 +155,62 @@ def tokens(text: str) -> list[str]:
 	return TOKEN.findall(folded)
 
 
-def is_break(token: str) -> bool:
-	"""Clause boundary: punctuation or a word that turns the sentence ("VPN is fine but mail is down")."""
-	return not token[0].isalnum() or token in CLAUSE_WORDS
+def same_clause(words: list[str], low: int, high: int) -> bool:
+	"""No clause boundary among words[low:high]."""
+	return BREAKS.isdisjoint(words[low:high])
 
 
 def find(words: list[str]) -> list[Found]:
-	"""Unnegated, literal outage phrases in ``words`` (from tokens()); [] when the post takes them back."""
+	"""Unnegated, literal outage phrases in ``words`` (from tokens()); [] when the post takes them back.
+
+	Negation as scoring.py reads it: one of the two words before the phrase, within its clause, is in NEGATIONS.
+	Figures of speech: the word just before or after is in BENIGN_BEFORE / BENIGN_AFTER for that phrase.
+	"""
 	if FIRST_WORDS.isdisjoint(words):
 		return []
 	found: list[Found] = []
-	i, n = 0, len(words)
-	while i < n:
-		entries = PHRASES.get(words[i])
-		if entries is None:
-			i += 1
+	after = 0  # a phrase's words are not read again as the start of another
+	n = len(words)
+	for i in [i for i, word in enumerate(words) if word in FIRST_WORDS]:
+		if i < after:
 			continue
-		for rest, phrase, strength in entries:
+		for rest, phrase, strength in PHRASES[words[i]]:
 			end = i + 1 + len(rest)
 			if rest and tuple(words[i + 1 : end]) != rest:
 				continue
-			if not _negated(words, i):
-				if strength == CANCEL:
-					return []
-				if not _figurative(words, i, end, phrase):
-					found.append(Found(i, end, phrase, strength))
-			i = end - 1
+			after = end
+			previous = words[i - 1] if i else ""
+			if previous in NEGATIONS or (i > 1 and previous not in BREAKS and words[i - 2] in NEGATIONS):
+				break
+			if strength == CANCEL:
+				return []
+			before = BENIGN_BEFORE.get(phrase)
+			if before is not None and previous in before:
+				break
+			following = BENIGN_AFTER.get(phrase)
+			if following is not None and end < n and words[end] in following:
+				break
+			found.append(Found(i, end, phrase, strength))
 			break
-		i += 1
 	return found
 
 
-def _negated(words: list[str], start: int) -> bool:
-	"""One of the two words before the phrase (in its clause) negates it, as scoring.py reads negation."""
-	for back in (1, 2):
-		if start < back:
-			return False
-		word = words[start - back]
-		if is_break(word):
-			return False
-		if word in NEGATIONS:
-			return True
-	return False
-
-
-def _figurative(words: list[str], start: int, end: int, phrase: str) -> bool:
-	before = BENIGN_BEFORE.get(phrase)
-	if before is not None and start and words[start - 1] in before:
-		return True
-	after = BENIGN_AFTER.get(phrase)
-	return after is not None and end < len(words) and words[end] in after
-
-
-def salient(words: list[str], found: Found, reach_before: int = 5, reach_after: int = 3, most: int = 2) -> list[str]:
+def salient(
+	words: list[str], found: Found, reach_before: int = 5, reach_after: int = 3, most: int = 2,
+	ignore: frozenset[str] = frozenset(),
+) -> list[str]:
 	"""Up to ``most`` words naming what is down, nearest first: before the phrase ("teams is down"), then
-	after it ("can't log in to zoomly"), within its clause; stopwords, numbers and outage words left out."""
+	after it ("can't log in to zoomly"), within its clause; stopwords, numbers, outage words and ``ignore`` left
+	out."""
 	terms: list[str] = []
 	for indexes in (range(found.start - 1, max(-1, found.start - 1 - reach_before), -1),
 			range(found.end, min(len(words), found.end + reach_after))):
 		for j in indexes:
 			word = words[j]
-			if is_break(word):
+			if word in BREAKS:
 				break
 			term = term_key(word)
-			if term and term not in terms:
+			if term and term not in terms and term not in ignore:
 				terms.append(term)
 				if len(terms) == most:
 					return terms

@@ -6,8 +6,8 @@ whole words, ignoring case and accents ("GlobalProtect", "globalprotect's", "Wi-
 
 :meth:`ServiceCatalogue.reports` turns a post into outage reports, one per topic:
 
-* a known service in the clause of an outage phrase (else anywhere in the post) -> topic ``service:<name>``;
-  weak cues ("anyone else", "errors") count only here;
+* a known service in the clause of an outage phrase (else anywhere in the post, unless that clause names
+  something else) -> topic ``service:<name>``; weak cues ("anyone else", "errors") count only here;
 * no known service, a strong outage phrase -> topics ``term:<word>`` for up to two words naming what is down,
   nearest the phrase first ("is teams down?" and "Teams not working for anyone?" both give ``term:teams``),
   so a service nobody catalogued still clusters.
@@ -63,8 +63,13 @@ class _Hit(NamedTuple):
 
 
 class ServiceCatalogue:
-	def __init__(self, services: Iterable[Service]):
+	def __init__(self, services: Iterable[Service], ignore: Iterable[str] = ()):
+		"""``ignore``: words that never key an unknown topic, such as the desk's own handles and brand ("acme" in
+		"@acme zoomly is down"): every complaint is addressed to them, so they would cluster every outage."""
 		self.services: tuple[Service, ...] = tuple(services)
+		self.ignore = frozenset(
+			term for name in ignore for word in outages.tokens(name) for term in [outages.term_key(word)] if term
+		)
 		self._topics = tuple(s.topic for s in self.services)
 		trie: dict[str, list[tuple[tuple[str, ...], int, str]]] = {}
 		for number, service in enumerate(self.services):
@@ -76,8 +81,8 @@ class ServiceCatalogue:
 		self._first = frozenset(self._trie)
 
 	@classmethod
-	def from_records(cls, records: Iterable[Mapping[str, Any]]) -> ServiceCatalogue:
-		return cls(Service.from_record(record) for record in records)
+	def from_records(cls, records: Iterable[Mapping[str, Any]], ignore: Iterable[str] = ()) -> ServiceCatalogue:
+		return cls((Service.from_record(record) for record in records), ignore)
 
 	def __len__(self) -> int:
 		return len(self.services)
@@ -96,44 +101,77 @@ class ServiceCatalogue:
 		return self._reports(words, found)
 
 	def _reports(self, words: list[str], found: list[outages.Found]) -> tuple[OutageReport, ...]:
-		phrases = tuple(dict.fromkeys(f.phrase for f in found))
 		hits = self._hits(words)
-		if hits:
-			near = [hit for hit in hits if any(_same_clause(words, hit, f) for f in found)] or hits
-			by_service = dict.fromkeys(hit.service for hit in near)
-			out = []
-			for number in by_service:
-				service = self.services[number]
-				alias = next(hit.alias for hit in near if hit.service == number)
-				out.append(OutageReport(self._topics[number], service.name, service.team, (alias, *phrases)))
-			return tuple(out)
-		strong = [f for f in found if f.strength == outages.STRONG]
-		if not strong:
+		if not hits:
+			return _unknown(words, found, self.ignore)
+		# an alias's own words say nothing ("issue tracker" holds the weak cue "issue")
+		found = [f for f in found if not _overlaps(f, hits)]
+		if not found:
 			return ()
-		strong_phrases = tuple(dict.fromkeys(f.phrase for f in strong))
-		terms = outages.salient(words, strong[0])
-		return tuple(OutageReport(TERM_PREFIX + term, None, None, (term, *strong_phrases)) for term in terms)
+		near = [hit for hit in hits if _near(words, hit, found)]
+		if not near:
+			# "VPN! still down": no service in the outage's clause, nor anything else named there: the post's
+			# service it is. "VPN is fine, the scanner is offline" names the scanner: that is no VPN report.
+			if any(outages.salient(words, f, most=1, ignore=self.ignore) for f in found if f.strength == outages.STRONG):
+				return _unknown(words, found, self.ignore)
+			near = hits
+		phrases = (found[0].phrase,) if len(found) == 1 else tuple(dict.fromkeys(f.phrase for f in found))
+		if len(near) == 1:
+			hit = near[0]
+			service = self.services[hit.service]
+			return (OutageReport(self._topics[hit.service], service.name, service.team, (hit.alias, *phrases)),)
+		out, done = [], set()
+		for hit in near:
+			if hit.service not in done:
+				done.add(hit.service)
+				service = self.services[hit.service]
+				out.append(OutageReport(self._topics[hit.service], service.name, service.team, (hit.alias, *phrases)))
+		return tuple(out)
 
 	def _hits(self, words: list[str]) -> list[_Hit]:
 		if self._first.isdisjoint(words):
 			return []
-		hits, i, n = [], 0, len(words)
-		while i < n:
-			entries = self._trie.get(words[i])
-			if entries is not None:
-				for rest, number, alias in entries:
-					end = i + 1 + len(rest)
-					if not rest or tuple(words[i + 1 : end]) == rest:
-						hits.append(_Hit(i, end, number, alias))
-						i = end - 1
-						break
-			i += 1
+		hits: list[_Hit] = []
+		after = 0
+		first = self._first
+		for i in [i for i, word in enumerate(words) if word in first]:
+			if i < after:
+				continue
+			for rest, number, alias in self._trie[words[i]]:
+				end = i + 1 + len(rest)
+				if not rest or tuple(words[i + 1 : end]) == rest:
+					hits.append(_Hit(i, end, number, alias))
+					after = end
+					break
 		return hits
 
 
-def _same_clause(words: list[str], hit: _Hit, found: outages.Found) -> bool:
-	low, high = (hit.end, found.start) if hit.end <= found.start else (found.end, hit.start)
-	return not any(outages.is_break(word) for word in words[low:high])
+def _overlaps(found: outages.Found, hits: list[_Hit]) -> bool:
+	for hit in hits:
+		if hit.start < found.end and found.start < hit.end:
+			return True
+	return False
+
+
+def _near(words: list[str], hit: _Hit, found: list[outages.Found]) -> bool:
+	"""The service is named in the clause of one of the outage phrases."""
+	for f in found:
+		if hit.end <= f.start:
+			if outages.same_clause(words, hit.end, f.start):
+				return True
+		elif outages.same_clause(words, f.end, hit.start):
+			return True
+	return False
+
+
+def _unknown(words: list[str], found: list[outages.Found], ignore: frozenset[str]) -> tuple[OutageReport, ...]:
+	"""No known service: one report per word naming what the first strong phrase says is down."""
+	strong = [f for f in found if f.strength == outages.STRONG]
+	if not strong:
+		return ()
+	phrases = tuple(dict.fromkeys(f.phrase for f in strong))
+	terms = outages.salient(words, strong[0], ignore=ignore)
+	return tuple(OutageReport(TERM_PREFIX + term, None, None, (term, *phrases)) for term in terms)
 
 
 def _spellings(alias: str) -> set[tuple[str, ...]]:

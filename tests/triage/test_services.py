@@ -14,6 +14,7 @@ CATALOGUE = ServiceCatalogue.from_records(
 		{"name": "Wi-Fi", "aliases": "wifi, wireless", "team": "Network"},
 		{"name": "Payroll", "aliases": "Gehaltsabrechnung", "team": "HR Systems"},
 		{"name": "Login page", "aliases": "SSO, single sign-on", "team": "Identity"},
+		{"name": "Jira", "aliases": "issue tracker", "team": "Dev Tools"},
 	]
 )
 
@@ -37,6 +38,8 @@ def topics(text: str) -> list[str]:
 		("Outlook and the VPN are both down", ["service:Email", "service:VPN"]),
 		("Love the new VPN, but email is down", ["service:Email"]),  # the outage's clause decides
 		("VPN! still down since 9", ["service:VPN"]),  # no service in the clause: the post's
+		("Outlook. Anyone else?", ["service:Email"]),
+		("VPN is fine, the scanner is offline", ["term:scanner"]),  # ... unless the clause names something else
 		("Anyone else having trouble with Outlook?", ["service:Email"]),  # weak cues count beside a service
 	],
 )
@@ -59,6 +62,7 @@ def test_outages_of_known_services(text, expected):
 		"my car broke down on the way to work",
 		"Download the new GlobalProtect client here",
 		"I love teams",
+		"How do I share a link from the issue tracker?",  # an alias's own words ("issue") are no outage cue
 		"Anyone else having trouble with zoomly?",  # weak cue, unknown topic: chatter
 		"",
 	],
@@ -87,6 +91,14 @@ def test_unknown_services_cluster_by_the_word_next_to_the_outage_word():
 	assert topics("the printer at the office is down") == ["term:office", "term:printer"]  # up to two words
 	assert topics("down again?!") == []  # nothing names what is down
 	assert topics("@acme your site is down") == ["term:acme"]  # generic nouns never make a topic
+
+
+def test_the_desks_own_names_never_key_an_unknown_topic():
+	desk = ServiceCatalogue(CATALOGUE.services, ignore=("@Acme", "Globex Corp"))
+	assert desk.ignore == {"acme", "globex", "corp"}
+	assert [r.topic for r in desk.reports("@acme zoomly is down")] == ["term:zoomly"]
+	assert desk.reports("@acme your site is down") == ()
+	assert [r.topic for r in desk.reports("@acme the VPN is down")] == ["service:VPN"]
 
 
 def test_negation_reads_two_words_back_within_the_clause():
