@@ -7,8 +7,7 @@ Each topic (a known service, or an unknown one keyed by a word, see services.py)
   seen for the topic.
 * **Against the topic's own baseline.** The baseline is an exponentially weighted rate of counted authors per
   hour (half-life ``half_life``), never below ``floor``. It learns from every counted author, bursts included: a
-  small outage hardly moves it (60 authors in an hour add about 7/h, and at a 10-minute window min_authors still
-  decides), a huge one raises the bar for a few hours against its own aftershocks, and a topic that is simply
+  small outage hardly moves it (60 authors in an hour add about 7/h, and min_authors still decides), a huge one raises the bar for a few hours against its own aftershocks, and a topic that is simply
   busy learns that it is. ``dismiss`` raises it on purpose.
 * **Fires** when the window holds at least ``min_authors`` distinct authors *and* more than ``factor`` times what
   the baseline expects in a window. A topic then is in an *episode*: it fires once, later reports are returned as
@@ -24,14 +23,20 @@ give compact bytes, so a fetch job touching three topics loads and saves three r
 and ``changed()``). Memory is bounded: ``max_topics`` topics in memory (least recently seen evicted; one evicted
 with unsaved changes waits, serialised, in ``changed()``), at most ``max_authors`` authors per topic.
 
-Defaults (window 10 min, at least 5 authors, factor 3, floor 0.5 authors/h, half-life 6 h, linger 30 min) were
-tuned on benchmarks/bench_detector.py's replay (a day of 100,000+ posts, a steady 0.3-3 complaining authors per
-hour per topic, five injected outages): each outage fired at its 5th distinct author, within 3 minutes, with no
-false alarm. Why these: with a baseline of 3 authors/h a 10-minute window expects 0.5, and 5 or more distinct
-authors in one happens by chance about once in 6,000 windows (Poisson), i.e. rarely in a day; 4 authors would
-already be about 1 in 570. A larger window catches slower outages but fires later on fast ones; the half-life
-is short enough to follow a service's growing user base within a day, long enough that one busy hour does not
-swamp it.
+Defaults (window 5 min, at least 5 authors, factor 3, floor 0.5 authors/h, half-life 6 h, linger 30 min) were
+tuned on benchmarks/bench_detector.py's replay: a day of 100,000+ posts after a day of warm-up, with a steady
+trickle of about one complaining author per hour per service (more by day than by night), complaints about
+popular things outside the catalogue at 2-3 authors/h, and five injected outages. Each outage fired at its 5th
+distinct author, 1-3 minutes after it began; over nine seeded days there were no false alarms. Why these:
+
+* ``min_authors`` 5: a window at a baseline of 3 authors/h expects 0.25 authors; 5 or more in it happen by chance
+  once in about 150,000 windows (Poisson), 4 once in 7,500 (a false alarm every few days per busy topic).
+* ``window`` 5 min: a 10-minute window doubles what the baseline expects and gave about 0.7 false alarms per day
+  on the replay; outages that matter bring 5 people within minutes. An outage too small to bring 5 distinct
+  authors within 5 minutes is not heard until it grows.
+* ``factor`` 3 only matters for busy topics (a baseline above 12 authors/h at these settings), where 5 authors in
+  5 minutes are ordinary.
+* ``half_life`` 6 h follows a service's daily rhythm and growing user base without one busy hour swamping it.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ FORMAT = 1  # version of dump_topic's bytes; load_topic starts afresh on anythin
 
 @dataclass(frozen=True, slots=True)
 class BurstSettings:
-	window: float = 600.0  # seconds over which distinct authors are counted
+	window: float = 300.0  # seconds over which distinct authors are counted
 	min_authors: int = 5  # never fire on fewer distinct authors in the window
 	factor: float = 3.0  # ... nor on fewer than factor x what the baseline expects in a window
 	floor: float = 0.5  # authors/hour: the least baseline a topic is assumed to have (a new topic has this)
@@ -79,7 +84,7 @@ class Alert:
 	expected: float  # authors the baseline expects in one window
 	factor: float
 	min_authors: int
-	words: tuple[str, ...]  # what matched: aliases or terms, outage phrases
+	words: tuple[str, ...]  # what matched in the window: aliases or terms, outage phrases
 
 	@property
 	def threshold(self) -> float:
@@ -168,8 +173,12 @@ class BurstDetector:
 		if t <= state.latest - settings.window:  # too late to count in any window still open
 			return Joined(report.topic, state.episode, author, t, False) if state.episode else None
 		counted = self._count(state, author, t)
+		words = state.words
 		for word in report.words:
-			state.words[word] = max(t, state.words.get(word, t))
+			words[word] = max(t, words.get(word, t))
+		if len(words) > len(report.words) and min(words.values()) <= state.latest - settings.window:
+			# forget words older than the window now, as saving would: a reloaded topic then decides the same
+			state.words = {w: seen for w, seen in words.items() if seen > state.latest - settings.window}
 		hot = settings.factor * self._baseline(state, t) * settings.window / 3600  # before this author is learnt
 		if counted:
 			self._learn(state, t)

@@ -36,7 +36,7 @@ def test_fires_at_the_min_authors_th_distinct_author_within_the_window():
 	assert alert.authors == ("user0", "user1", "user2", "user3", "user4")
 	assert (alert.first_at, alert.last_at) == (T0, T0 + 4 * MIN)
 	assert alert.episode == f"service:VPN@{int(T0)}"
-	assert alert.window == 600 and alert.factor == 3 and alert.min_authors == 5
+	assert alert.window == 300 and alert.factor == 3 and alert.min_authors == 5
 	assert alert.baseline == 0.5 and alert.threshold == 5  # a topic never heard of: the floor
 	assert alert.words == ("vpn", "down")
 	reason = alert.reason()
@@ -87,7 +87,7 @@ def test_reports_in_an_episode_join_it_until_it_calms_down():
 	events = [detector.observe(VPN_DOWN, f"user{n}", T0 + n * MIN) for n in range(5)]
 	episode = events[-1].episode
 	assert detector.observe(VPN_DOWN, "user9", T0 + 6 * MIN) == Joined("service:VPN", episode, "user9", T0 + 6 * MIN, True)
-	assert detector.observe(VPN_DOWN, "user0", T0 + 7 * MIN) == Joined("service:VPN", episode, "user0", T0 + 7 * MIN, False)
+	assert detector.observe(VPN_DOWN, "user4", T0 + 7 * MIN) == Joined("service:VPN", episode, "user4", T0 + 7 * MIN, False)
 	assert detector.episode("service:VPN") == episode
 	# a trickle keeps it open (each report within linger of the last)
 	for n in range(10):
@@ -109,27 +109,27 @@ def test_calmed_ends_quiet_episodes_for_a_periodic_job():
 
 def test_close_ends_the_episode_and_a_still_hot_topic_fires_again():
 	detector = BurstDetector()
-	first = [detector.observe(VPN_DOWN, f"u{n}", T0 + n * MIN) for n in range(5)][-1]
+	first = [detector.observe(VPN_DOWN, f"u{n}", T0 + n * 30) for n in range(5)][-1]
 	detector.close("service:VPN")
-	again = detector.observe(VPN_DOWN, "u5", T0 + 5 * MIN)
+	again = detector.observe(VPN_DOWN, "u5", T0 + 5 * 30)
 	assert isinstance(again, Alert) and again.episode == first.episode and len(again.authors) == 6
 
 
 def test_dismiss_raises_the_baseline_so_the_same_level_does_not_fire_soon():
 	detector = BurstDetector()
 	for n in range(6):
-		detector.observe(VPN_DOWN, f"a{n}", T0 + n * MIN)
-	before = detector.baseline("service:VPN", T0 + 5 * MIN)
+		detector.observe(VPN_DOWN, f"a{n}", T0 + n * 30)
+	before = detector.baseline("service:VPN", T0 + 150)
 	detector.dismiss("service:VPN")
-	after = detector.baseline("service:VPN", T0 + 5 * MIN)
-	assert before < 1 and after == 2 * 6 / 3 * 6  # twice the dismissed level (6 per window) at factor 3: 24/h
+	after = detector.baseline("service:VPN", T0 + 150)
+	assert before < 1 and after == 2 * 6 / 3 * 12  # twice the dismissed level (6 per 5-minute window) at factor 3
 	assert detector.episode("service:VPN") is None
 	# the same level an hour later: silent
 	burst = T0 + HOUR
-	assert alerts(detector.observe(VPN_DOWN, f"b{n}", burst + n * MIN) for n in range(6)) == []
+	assert alerts(detector.observe(VPN_DOWN, f"b{n}", burst + n * 30) for n in range(6)) == []
 	# about twice that level fires (a little less: 1.5 hours of decay)
 	big = alerts(detector.observe(VPN_DOWN, f"c{n}", burst + 30 * MIN + n * 20) for n in range(14))
-	assert len(big) == 1 and len(big[0].authors) == 12 and big[0].threshold > 11
+	assert len(big) == 1 and len(big[0].authors) == 11 and big[0].threshold > 10
 	# the lesson fades: two half-lives later the first level fires again
 	later = T0 + 20 * HOUR
 	assert len(alerts(detector.observe(VPN_DOWN, f"d{n}", later + n * MIN) for n in range(6))) == 1
@@ -147,7 +147,7 @@ def test_out_of_order_reports_within_the_window_count_older_ones_do_not():
 	for n in range(4):
 		late.observe(VPN_DOWN, f"u{n}", T0 + HOUR + n)
 	assert late.observe(VPN_DOWN, "old", T0) is None  # an hour older than the window: too late to count
-	assert late.observe(VPN_DOWN, "u4", T0 + HOUR - 5 * MIN) is not None  # 5 minutes older: counts, fires
+	assert late.observe(VPN_DOWN, "u4", T0 + HOUR - 3 * MIN) is not None  # 3 minutes older: counts, fires
 
 
 def test_unknown_topics_burst_like_services():
