@@ -136,6 +136,12 @@ def _index() -> dict[str, tuple[tuple[tuple[str, ...], str, int], ...]]:
 
 PHRASES = _index()
 FIRST_WORDS = frozenset(PHRASES)
+# The longest word of each outage phrase: a post with none of them has no outage phrase (most posts; "is", "not"
+# and "can't" start phrases but are everywhere).
+GATE = frozenset(
+	max(TOKEN.findall(spelled), key=len)
+	for phrases in (STRONG_PHRASES, WEAK_PHRASES) for phrase in phrases for spelled in _variants(phrase)
+)
 # Words of outage phrases never name a topic ("working", "log", "else").
 _PHRASE_WORDS = FIRST_WORDS | frozenset(word for entries in PHRASES.values() for rest, _, _ in entries for word in rest)
 
@@ -166,7 +172,7 @@ def find(words: list[str]) -> list[Found]:
 	Negation as scoring.py reads it: one of the two words before the phrase, within its clause, is in NEGATIONS.
 	Figures of speech: the word just before or after is in BENIGN_BEFORE / BENIGN_AFTER for that phrase.
 	"""
-	if FIRST_WORDS.isdisjoint(words):
+	if GATE.isdisjoint(words):
 		return []
 	found: list[Found] = []
 	after = 0  # a phrase's words are not read again as the start of another
