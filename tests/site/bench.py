@@ -271,6 +271,23 @@ def run_python(code: str, site: str = SITE, timeout: int = 300) -> str:
 	return result.stdout
 
 
+def ensure_resolvable(*sites: str) -> None:
+	"""Frappe's socket.io server checks a browser's session by calling the site at its own name (the page's
+	origin); where the machine cannot resolve ``*.localhost`` names, the test sites go into /etc/hosts."""
+	missing = []
+	for site in sites:
+		try:
+			socket.getaddrinfo(site, None)
+		except OSError:
+			missing.append(site)
+	if missing:
+		hosts = Path("/etc/hosts")
+		if not os.access(hosts, os.W_OK):
+			raise RuntimeError(f"{', '.join(missing)} do not resolve and /etc/hosts is not writable")
+		with hosts.open("a") as file:
+			file.write("".join(f"127.0.0.1 {site}\n" for site in missing))
+
+
 class WebServer:
 	"""`bench serve` on a free local port (and Frappe's socket.io server, when not running) for a browser test.
 
@@ -289,6 +306,7 @@ class WebServer:
 		))
 
 	def __enter__(self) -> WebServer:
+		ensure_resolvable(SITE, ERPNEXT_SITE, PLAIN_SITE)
 		if _port_open("127.0.0.1", self.port):
 			raise RuntimeError(f"port {self.port} is taken; set SOCIAL_ITSM_WEB_PORT")
 		self._start([bench_cmd(), "serve", "--port", str(self.port), "--noreload"])
