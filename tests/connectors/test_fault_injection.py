@@ -97,7 +97,10 @@ def test_fetching_through_hundreds_of_faults_loses_and_doubles_nothing():
 
 		server.faults_off()
 		for _ in range(100):  # drain: everything that arrived is read, within a bounded number of fetches
-			result = connector(server).fetch(store.cursor)
+			try:
+				result = connector(server).fetch(store.cursor)
+			except ConnectorError:
+				continue  # a slow machine can still miss the short client timeout: try again, nothing moved
 			store.commit(result)
 			if not result.posts and not result.has_more:
 				break
