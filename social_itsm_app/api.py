@@ -12,6 +12,7 @@ from social_itsm_app.channels.runtime import build_connector, credentials_in_use
 from social_itsm_app.connectors import ConnectorError
 from social_itsm_app.ingest.jobs import enqueue_fetch, job_id
 from social_itsm_app.permissions import require_agent
+from social_itsm_app.queues import TICKETS, queue_for
 from social_itsm_app.replies import outbound
 from social_itsm_app.replies.state import PRIVATE, PUBLIC
 from social_itsm_app.statuses import AGENT_POST_STATUSES, NEEDS_REAUTH, TICKETED
@@ -92,7 +93,7 @@ def convert_many(posts: str | list) -> dict:
 	if len(names) <= BULK_INLINE_LIMIT:
 		return {"queued": False, "results": convert_batch(names)}
 	frappe.enqueue(
-		"social_itsm_app.api.convert_batch", queue="default", timeout=1500, names=names, notify=frappe.session.user
+		"social_itsm_app.api.convert_batch", queue=queue_for(TICKETS), timeout=1500, names=names, notify=frappe.session.user
 	)
 	return {"queued": True, "count": len(names)}
 

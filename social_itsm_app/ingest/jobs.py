@@ -19,6 +19,7 @@ from social_itsm_app.channels.handover import hand_over, has_pending
 from social_itsm_app.channels.runtime import build_connector, credentials_in_use
 from social_itsm_app.connectors import AuthError, ConnectorError, FetchResult, RateLimited
 from social_itsm_app.ingest.store import StoredBatch, store_posts
+from social_itsm_app.queues import FETCH, TICKETS, queue_for
 from social_itsm_app.scheduling import next_fetch_at
 from social_itsm_app.statuses import ACTIVE, FAILING, NEEDS_REAUTH, RATE_LIMITED
 from social_itsm_app.triage.decide import SpamGuard
@@ -62,7 +63,7 @@ def enqueue_due_channels() -> None:
 def enqueue_fetch(channel: str, user_requested: bool = False) -> None:
 	frappe.enqueue(
 		FETCH_JOB,
-		queue="default",
+		queue=queue_for(FETCH),  # Social ITSM Settings, Background workers
 		job_id=job_id(channel),
 		deduplicate=True,
 		channel=channel,
@@ -225,11 +226,11 @@ def after_store(doc, batch: StoredBatch) -> None:
 	if has_pending(doc.name):
 		frappe.enqueue(
 			TICKETS_JOB,
-			queue="default",  # queue: the fetch's own (issue 15 item 5 moves queue names to the settings)
+			queue=queue_for(TICKETS),  # conversion work: Helpdesk's ticket creation is the slow part
 			job_id=f"social_itsm_to_tickets::{doc.name}",
 			deduplicate=True,
 			now=frappe.flags.in_test,  # tests see the tickets the fetch leads to, as frappe's own jobs do
 			channel=doc.name,
 		)
 	if batch.new:
-		frappe.enqueue(LINK_CONTACTS_JOB, queue="default", job_id="social_itsm_link_contacts", deduplicate=True)
+		frappe.enqueue(LINK_CONTACTS_JOB, queue=queue_for(FETCH), job_id="social_itsm_link_contacts", deduplicate=True)

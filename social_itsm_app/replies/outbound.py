@@ -19,6 +19,7 @@ from social_itsm_app.channels.runtime import build_connector, credentials_in_use
 from social_itsm_app.connectors import ConnectorError, RateLimited, SentReply, SocialPost, connector_class
 from social_itsm_app.content import delivery_html, reply_text_from_html
 from social_itsm_app.hosts import PROFILES
+from social_itsm_app.queues import SEND, queue_for
 from social_itsm_app.replies import state
 from social_itsm_app.utils import from_site_datetime, short_error, to_site_datetime
 
@@ -86,7 +87,7 @@ def latest_customer_post(ticket_doctype: str, ticket: str):
 def enqueue_send(reply: str) -> None:
 	frappe.enqueue(
 		SEND_JOB,
-		queue="short",
+		queue=queue_for(SEND),  # Social ITSM Settings, Background workers
 		job_id=f"social_itsm_reply::{reply}",
 		deduplicate=True,
 		enqueue_after_commit=True,

@@ -7,7 +7,8 @@ higher one. Feature packages hand work to each other through queued jobs named b
     layer      packages                                           may also import (same layer)
     core       connectors, triage, scheduling, hosts, content,    triage -> connectors, triage -> statuses,
                statuses (pure Python: never frappe)               content -> connectors
-    helpers    utils, permissions                                 (none)
+    helpers    utils, permissions, queues (which Redis queue a    (none)
+               kind of job goes on, from the settings)
     shared     channels, people                                   (none)
     models     social_itsm (the doctype controllers)              (none)
     features   ingest, tickets, replies, privacy                  tickets -> replies (the acknowledgement)
@@ -30,7 +31,7 @@ from tests.static.appfiles import APP, module_functions
 
 LAYERS: dict[str, tuple[str, ...]] = {
 	"core": ("connectors", "triage", "scheduling", "hosts", "content", "statuses"),
-	"helpers": ("utils", "permissions"),
+	"helpers": ("utils", "permissions", "queues"),
 	"shared": ("channels", "people"),
 	"models": ("social_itsm",),
 	"features": ("ingest", "tickets", "replies", "privacy"),

@@ -2,9 +2,12 @@
 # For license information, please see license.txt
 
 import frappe
+from frappe import _
 from frappe.model.document import Document
+from frappe.utils import escape_html
 
 from social_itsm_app.hosts import HostProfile, choose_profile
+from social_itsm_app.queues import DEFAULTS, FIELDS, known_queues
 
 
 class SocialITSMSettings(Document):
@@ -23,14 +26,41 @@ class SocialITSMSettings(Document):
 		default_ticket_type: DF.DynamicLink | None
 		effective_ticket_doctype: DF.Link | None
 		enable_polling: DF.Check
+		fetch_queue: DF.Data | None
 		priority_doctype: DF.Link | None
 		retention_days: DF.Int
+		send_queue: DF.Data | None
 		team_doctype: DF.Link | None
 		ticket_doctype: DF.Literal["Auto", "HD Ticket", "Issue"]
+		ticket_queue: DF.Data | None
 		ticket_type_doctype: DF.Link | None
 	# end: auto-generated types
 	def validate(self):
 		self.set_link_doctypes()
+		self.validate_queues()
+
+	def validate_queues(self):
+		"""A queue named here must be one this bench knows: Frappe's own or one declared in common_site_config's
+		"workers". Only a changed value is checked: a queue removed from the bench later does not block saving
+		other settings (its jobs fall back to the built-in queue, see queues.queue_for)."""
+		known = known_queues()
+		for kind, fieldname in FIELDS.items():
+			queue = (self.get(fieldname) or "").strip() or DEFAULTS[kind]
+			self.set(fieldname, queue)
+			if queue not in known and (self.is_new() or self.has_value_changed(fieldname)):
+				frappe.throw(
+					_(
+						'{0}: "{1}" is not a queue of this bench (it knows {2}). Declare it in the bench\'s '
+						'sites/common_site_config.json under "workers", e.g. {3}, restart the bench so that its '
+						"processes read it, and run workers for it with {4} (on this machine or another one sharing "
+						"the site's Redis and database)."
+					).format(
+						_(self.meta.get_label(fieldname)), escape_html(queue), ", ".join(known),
+						escape_html(f'"workers": {{"{queue}": {{"timeout": 1500}}}}'),
+						escape_html(f"bench worker --queue {queue}"),
+					),
+					title=_("Unknown queue"),
+				)
 
 	def set_link_doctypes(self):
 		"""Point the priority/type/team pickers at the doctypes of the host that is installed."""
