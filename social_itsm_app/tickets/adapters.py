@@ -58,30 +58,15 @@ class TicketAdapter:
 			ticket.customer = fields["customer"]
 
 	def add_post(self, ticket: str, post, email: str, subject: str | None = None) -> str:
-		"""Put ``post`` in the ticket's timeline as a message received from its author."""
-		if subject is None:
-			subject = frappe.db.get_value(self.doctype, ticket, "subject") or ""
-		communication = frappe.get_doc({
-			"doctype": "Communication",
-			"communication_type": "Communication",
-			"communication_medium": SOCIAL_MEDIUM,
-			"sent_or_received": "Received",
-			"subject": f"Re: {subject}"[:140],
-			"sender": email,
-			"sender_full_name": post.author_name or post.author_handle,
-			"content": post_html(post.as_dict()),
-			"status": "Linked",
-			"email_status": "Open",
-			"reference_doctype": self.doctype,
-			"reference_name": ticket,
-			"message_id": f"social-itsm-{post.name}",
-		})
-		communication.flags.social_itsm = True
-		# Communication.on_update tells the ticket (HD Ticket reopens and copies the first message into
-		# its description; Issue gets frappe's generic update), like an inbound email would.
-		communication.insert(ignore_permissions=True)
-		return communication.name
+		"""Put ``post`` in the ticket's timeline as a message received from its author.
 
+		Communication.on_update tells the ticket (HD Ticket reopens and copies the first message into its
+		description; Issue gets frappe's generic update), like an inbound email would.
+		"""
+		return self._communication(
+			ticket, "Received", email, post_html(post.as_dict()), subject,
+			sender_full_name=post.author_name or post.author_handle, message_id=f"social-itsm-{post.name}",
+		)
 
 	def add_answer(self, ticket: str, text: str, sender: str) -> str:
 		"""Put an agent's answer (sent by the app, not the host's reply box) in the timeline as a sent message.
@@ -89,21 +74,29 @@ class TicketAdapter:
 		The host treats it like the agent's reply-box answer: it is shown as the agent's outgoing message and
 		counts as the first response (Helpdesk's on_communication_update, ERPNext's set_first_response_time).
 		"""
-		subject = frappe.db.get_value(self.doctype, ticket, "subject") or ""
+		return self._communication(ticket, "Sent", sender, text_html(text))
+
+	def _communication(
+		self, ticket: str, direction: str, sender: str, content: str, subject: str | None = None, **extra: str
+	) -> str:
+		if subject is None:
+			subject = frappe.db.get_value(self.doctype, ticket, "subject") or ""
 		communication = frappe.get_doc({
 			"doctype": "Communication",
 			"communication_type": "Communication",
 			"communication_medium": SOCIAL_MEDIUM,
-			"sent_or_received": "Sent",
+			"sent_or_received": direction,
 			"subject": f"Re: {subject}"[:140],
 			"sender": sender,
-			"content": text_html(text),
+			"content": content,
 			"status": "Linked",
 			"email_status": "Open",
 			"reference_doctype": self.doctype,
 			"reference_name": ticket,
+			**extra,
 		})
-		communication.flags.social_itsm = True  # already on its way to the network: the reply hook must not queue it again
+		# The app made it: the reply hook must not queue it for the network again.
+		communication.flags.social_itsm = True
 		communication.insert(ignore_permissions=True)
 		return communication.name
 
