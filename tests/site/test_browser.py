@@ -9,6 +9,7 @@ extra; it drives the system Chromium, nothing is downloaded) are present; otherw
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,23 @@ def launch(playwright, site: str):
 	)
 
 
+@contextmanager
+def browser_page(site: str, user: str = "Administrator", password: str = "admin", sign_in: bool = True):
+	"""The bench serving ``site`` and a Chromium page on it, signed in as ``user``; yields (page, base URL)."""
+	from playwright.sync_api import sync_playwright
+
+	base = f"http://{site}:{PORT}"
+	with bench.WebServer(PORT), sync_playwright() as playwright:
+		browser = launch(playwright, site)
+		try:
+			page = browser.new_page(viewport={"width": 1400, "height": 900})
+			if sign_in:
+				log_in(page, base, user, password)
+			yield page, base
+		finally:
+			browser.close()
+
+
 def log_in(page, base: str, user: str = "Administrator", password: str = "admin") -> None:
 	page.goto(f"{base}/login")
 	page.fill("#login_email", user)
@@ -105,40 +123,33 @@ update_password({user!r}, {password!r})
 
 
 def test_agent_converts_a_post_and_sees_the_ticket_with_its_social_panel(site_post):
-	from playwright.sync_api import expect, sync_playwright
+	from playwright.sync_api import expect
 
 	site, post_name = site_post
 	route = HOSTS[site][1]
 	shots = SHOTS / route
 	shots.mkdir(parents=True, exist_ok=True)
-	base = f"http://{site}:{PORT}"
 	alerts: list[str] = []
-	with bench.WebServer(PORT), sync_playwright() as playwright:
-		browser = launch(playwright, site)
-		try:
-			page = browser.new_page(viewport={"width": 1400, "height": 900})
-			page.on("dialog", lambda dialog: (alerts.append(f"{dialog.message} on {page.url}"), dialog.dismiss()))
-			log_in(page, base, DESK_AGENT, DESK_AGENT_PASSWORD)  # an agent, not an administrator
+	with browser_page(site, DESK_AGENT, DESK_AGENT_PASSWORD) as (page, base):  # an agent, not an administrator
+		page.on("dialog", lambda dialog: (alerts.append(f"{dialog.message} on {page.url}"), dialog.dismiss()))
 
-			page.goto(f"{base}/app/social-post/{post_name}")
-			expect(page.get_by_text("The badge reader at the north door").first).to_be_visible(timeout=60_000)
-			# The hostile part never reaches the page as markup: no image element was created from it.
-			assert page.locator("img[src='x']").count() == 0
-			page.screenshot(path=str(shots / "1-social-post.png"))
-			page.get_by_role("button", name="Convert to Ticket").click()
-			open_ticket = page.get_by_role("button", name="Open ticket")
-			expect(open_ticket).to_be_visible(timeout=30_000)
-			page.screenshot(path=str(shots / "2-converted.png"))
+		page.goto(f"{base}/app/social-post/{post_name}")
+		expect(page.get_by_text("The badge reader at the north door").first).to_be_visible(timeout=60_000)
+		# The hostile part never reaches the page as markup: no image element was created from it.
+		assert page.locator("img[src='x']").count() == 0
+		page.screenshot(path=str(shots / "1-social-post.png"))
+		page.get_by_role("button", name="Convert to Ticket").click()
+		open_ticket = page.get_by_role("button", name="Open ticket")
+		expect(open_ticket).to_be_visible(timeout=30_000)
+		page.screenshot(path=str(shots / "2-converted.png"))
 
-			open_ticket.click()
-			page.wait_for_url(f"**/app/{route}/**", timeout=30_000)
-			expect(page.get_by_text("Social conversation")).to_be_visible(timeout=30_000)
-			expect(page.get_by_role("button", name="Reply on Mastodon")).to_be_visible()
-			page.evaluate("window.scrollTo(0, 0)")  # the panel sits at the top of the form
-			page.wait_for_timeout(300)
-			page.screenshot(path=str(shots / "3-ticket.png"))
-		finally:
-			browser.close()
+		open_ticket.click()
+		page.wait_for_url(f"**/app/{route}/**", timeout=30_000)
+		expect(page.get_by_text("Social conversation")).to_be_visible(timeout=30_000)
+		expect(page.get_by_role("button", name="Reply on Mastodon")).to_be_visible()
+		page.evaluate("window.scrollTo(0, 0)")  # the panel sits at the top of the form
+		page.wait_for_timeout(300)
+		page.screenshot(path=str(shots / "3-ticket.png"))
 	assert alerts == []  # no script from the post ever ran
 	print(f"screenshots in {shots}")
 
@@ -172,46 +183,32 @@ def list_site() -> str:
 
 def test_the_post_list_shows_new_posts_without_a_reload(list_site):
 	"""A fetch job's new post appears in an open Social Post list through Frappe's realtime list_update."""
-	from playwright.sync_api import expect, sync_playwright
+	from playwright.sync_api import expect
 
 	site = list_site
-	base = f"http://{site}:{PORT}"
-	with bench.WebServer(PORT), sync_playwright() as playwright:
-		browser = launch(playwright, site)
-		try:
-			page = browser.new_page(viewport={"width": 1400, "height": 900})
-			log_in(page, base)
-			page.goto(f"{base}/app/social-post")
-			page.wait_for_function("frappe.realtime.socket && frappe.realtime.socket.connected", timeout=30_000)
-			marker = bench.run_python(FETCH_ONE, site=site).strip().splitlines()[-1]
-			expect(page.get_by_text(marker).first).to_be_visible(timeout=30_000)  # no reload in between
-			page.screenshot(path=str(SHOTS / "live-list.png"))
-		finally:
-			browser.close()
+	with browser_page(site) as (page, base):
+		page.goto(f"{base}/app/social-post")
+		page.wait_for_function("frappe.realtime.socket && frappe.realtime.socket.connected", timeout=30_000)
+		marker = bench.run_python(FETCH_ONE, site=site).strip().splitlines()[-1]
+		expect(page.get_by_text(marker).first).to_be_visible(timeout=30_000)  # no reload in between
+		page.screenshot(path=str(SHOTS / "live-list.png"))
 
 
 def test_the_channel_form_shows_its_activity_once_after_fetches_and_saves(list_site):
 	"""The "Last 14 days" section was added again on every refresh (twice after Fetch now)."""
-	from playwright.sync_api import expect, sync_playwright
+	from playwright.sync_api import expect
 
 	site = list_site
 	bench.run_python(FETCH_ONE, site=site)  # the channel exists and has a post to chart
-	base = f"http://{site}:{PORT}"
-	with bench.WebServer(PORT), sync_playwright() as playwright:
-		browser = launch(playwright, site)
-		try:
-			page = browser.new_page(viewport={"width": 1400, "height": 900})
-			log_in(page, base)
-			page.goto(f"{base}/app/social-channel/Live Mastodon")
-			section = page.locator(".social-itsm-activity-section")
-			expect(section.first).to_be_visible(timeout=60_000)
-			for _ in range(3):  # what Fetch now's result and every save do: refresh the form
-				page.evaluate("cur_frm.reload_doc()")
-				page.wait_for_timeout(1500)
-			expect(section).to_have_count(1)
-			page.screenshot(path=str(SHOTS / "channel-form.png"))
-		finally:
-			browser.close()
+	with browser_page(site) as (page, base):
+		page.goto(f"{base}/app/social-channel/Live Mastodon")
+		section = page.locator(".social-itsm-activity-section")
+		expect(section.first).to_be_visible(timeout=60_000)
+		for _ in range(3):  # what Fetch now's result and every save do: refresh the form
+			page.evaluate("cur_frm.reload_doc()")
+			page.wait_for_timeout(1500)
+		expect(section).to_have_count(1)
+		page.screenshot(path=str(SHOTS / "channel-form.png"))
 
 
 # --- the reply editor in Helpdesk's agent UI (the HD Form Script fixture) ------------------------------------
@@ -264,75 +261,69 @@ def test_helpdesk_agent_answers_in_the_reply_editor(helpdesk_ticket):
 	numbered parts, Public/Private, errors inside the modal, Esc to close, and a toast once the reply is queued."""
 	import json
 
-	from playwright.sync_api import expect, sync_playwright
+	from playwright.sync_api import expect
 
 	ticket = helpdesk_ticket
 	shots = SHOTS / "helpdesk-reply-editor"
 	shots.mkdir(parents=True, exist_ok=True)
-	base = f"http://{bench.SITE}:{PORT}"
 	dialogs: list[str] = []
 	long_text = " ".join(
 		f"Step {i}: we restarted the badge service on the north door controller and checked the card reader log."
 		for i in range(1, 8)
 	)
-	with bench.WebServer(PORT), sync_playwright() as playwright:
-		browser = launch(playwright, bench.SITE)
-		try:
-			page = browser.new_page(viewport={"width": 1400, "height": 900})
-			page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-			page.goto(f"{base}/login")  # logged in from the page, so the session cookie is the browser's
-			status = page.evaluate(
-				"""([usr, pwd]) => fetch("/api/method/login", {method: "POST", body: new URLSearchParams({usr, pwd}),
-					headers: {Accept: "application/json"}}).then((r) => r.status)""",
-				[AGENT, AGENT_PASSWORD],
-			)
-			assert status == 200, status
-			page.goto(f"{base}/helpdesk/tickets/{ticket}")
-			reply_button = page.get_by_role("button", name="Reply on network")
-			expect(reply_button).to_be_visible(timeout=60_000)
+	with browser_page(bench.SITE, sign_in=False) as (page, base):
+		page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+		page.goto(f"{base}/login")  # logged in from the page, so the session cookie is the browser's
+		status = page.evaluate(
+			"""([usr, pwd]) => fetch("/api/method/login", {method: "POST", body: new URLSearchParams({usr, pwd}),
+				headers: {Accept: "application/json"}}).then((r) => r.status)""",
+			[AGENT, AGENT_PASSWORD],
+		)
+		assert status == 200, status
+		page.goto(f"{base}/helpdesk/tickets/{ticket}")
+		reply_button = page.get_by_role("button", name="Reply on network")
+		expect(reply_button).to_be_visible(timeout=60_000)
 
-			# Esc closes the editor and gives the focus back.
-			reply_button.click()
-			editor = page.get_by_role("dialog", name="Reply on Mastodon")
-			expect(editor).to_be_visible(timeout=30_000)
-			page.keyboard.press("Escape")
-			expect(editor).to_have_count(0)
+		# Esc closes the editor and gives the focus back.
+		reply_button.click()
+		editor = page.get_by_role("dialog", name="Reply on Mastodon")
+		expect(editor).to_be_visible(timeout=30_000)
+		page.keyboard.press("Escape")
+		expect(editor).to_have_count(0)
 
-			reply_button.click()
-			expect(editor).to_be_visible()
-			box = editor.get_by_label("Your reply")
-			expect(box).to_be_focused()
-			public, private = editor.get_by_label("Public reply in the thread"), editor.get_by_label("Private message")
-			expect(public).to_be_checked()  # the ticket's reply mode
-			counter = editor.locator("[aria-live=polite]")
-			expect(counter).to_have_text("0 / 500")
-			box.fill(long_text[:-60])
-			page.keyboard.type(long_text[-60:])  # typed: the counter follows every key
-			expect(counter).to_contain_text("/ 500")
-			expect(counter).to_contain_text("will be sent as 2 numbered parts (estimate)")
-			page.screenshot(path=str(shots / "1-long-reply.png"))
+		reply_button.click()
+		expect(editor).to_be_visible()
+		box = editor.get_by_label("Your reply")
+		expect(box).to_be_focused()
+		public, private = editor.get_by_label("Public reply in the thread"), editor.get_by_label("Private message")
+		expect(public).to_be_checked()  # the ticket's reply mode
+		counter = editor.locator("[aria-live=polite]")
+		expect(counter).to_have_text("0 / 500")
+		box.fill(long_text[:-60])
+		page.keyboard.type(long_text[-60:])  # typed: the counter follows every key
+		expect(counter).to_contain_text("/ 500")
+		expect(counter).to_contain_text("will be sent as 2 numbered parts (estimate)")
+		page.screenshot(path=str(shots / "1-long-reply.png"))
 
-			private.check()
-			expect(private).to_be_checked()
-			# A refused send shows the server's message inside the editor, as text.
-			refusal = {"exc_type": "ValidationError", "_server_messages": json.dumps([json.dumps(
-				{"message": "Channel paused <img src=x onerror=alert(1)>"})])}
-			page.route("**/api/method/social_itsm_app.api.reply_on_network",
-				lambda route: route.fulfill(status=417, json=refusal))
-			editor.get_by_role("button", name="Send").click()
-			expect(editor.get_by_role("alert")).to_have_text("Could not queue the reply: Channel paused")
-			assert page.locator("img[src='x']").count() == 0
-			page.screenshot(path=str(shots / "2-error.png"))
-			page.unroute("**/api/method/social_itsm_app.api.reply_on_network")
+		private.check()
+		expect(private).to_be_checked()
+		# A refused send shows the server's message inside the editor, as text.
+		refusal = {"exc_type": "ValidationError", "_server_messages": json.dumps([json.dumps(
+			{"message": "Channel paused <img src=x onerror=alert(1)>"})])}
+		page.route("**/api/method/social_itsm_app.api.reply_on_network",
+			lambda route: route.fulfill(status=417, json=refusal))
+		editor.get_by_role("button", name="Send").click()
+		expect(editor.get_by_role("alert")).to_have_text("Could not queue the reply: Channel paused")
+		assert page.locator("img[src='x']").count() == 0
+		page.screenshot(path=str(shots / "2-error.png"))
+		page.unroute("**/api/method/social_itsm_app.api.reply_on_network")
 
-			editor.get_by_role("button", name="Send").click()
-			toast = page.get_by_role("status").filter(has_text="queued for Mastodon")
-			expect(toast).to_be_visible(timeout=30_000)
-			expect(editor).to_have_count(0)
-			page.wait_for_timeout(1500)  # Helpdesk reloads the ticket on its realtime update
-			page.screenshot(path=str(shots / "3-queued.png"))
-		finally:
-			browser.close()
+		editor.get_by_role("button", name="Send").click()
+		toast = page.get_by_role("status").filter(has_text="queued for Mastodon")
+		expect(toast).to_be_visible(timeout=30_000)
+		expect(editor).to_have_count(0)
+		page.wait_for_timeout(1500)  # Helpdesk reloads the ticket on its realtime update
+		page.screenshot(path=str(shots / "3-queued.png"))
 	assert dialogs == []  # no window.prompt, alert or confirm
 	replies = json.loads(bench.run_python(QUEUED_REPLY.format(ticket=ticket)).strip().splitlines()[-1])
 	assert [(r["reply_mode"], r["text"], r["sent_by"]) for r in replies] == [("Private", long_text, AGENT)]
