@@ -7,6 +7,7 @@ from frappe.utils import create_batch
 from frappe.utils.fixtures import sync_fixtures
 
 from social_itsm_app.hosts import AGENT_ROLES, PROFILES
+from social_itsm_app.statuses import PUBLISHER_ROLE
 from social_itsm_app.people.identities import SYNTHETIC_DOMAIN
 from social_itsm_app.privacy import delete_contact, made_by_app, named_by_tickets
 
@@ -143,8 +144,9 @@ def ensure_ticket_template_fields() -> None:
 
 
 def ensure_agent_roles() -> None:
-	"""Our permissions name Helpdesk's and ERPNext's agent roles; a site with only one host lacks the other."""
-	for role in AGENT_ROLES:
+	"""Our permissions name Helpdesk's and ERPNext's agent roles (a site with only one host lacks the other) and
+	the Social Publisher, who approves status broadcasts."""
+	for role in (*AGENT_ROLES, PUBLISHER_ROLE):
 		if not frappe.db.exists("Role", role):
 			frappe.get_doc({"doctype": "Role", "role_name": role, "desk_access": 1}).insert(ignore_permissions=True)
 

@@ -20,3 +20,24 @@ NEEDS_REAUTH, FAILING, DISABLED = "Needs Re-authentication", "Failing", "Disable
 CHANNEL_STATUSES = (ACTIVE, PAUSED, RATE_LIMITED, NEEDS_REAUTH, FAILING, DISABLED)
 # Written by the fetch job (a channel's health); an admin enables or disables, and new credentials resume.
 HEALTH_STATUSES = (ACTIVE, RATE_LIMITED, NEEDS_REAUTH, FAILING)
+
+# Social Incident.status: the detector opens it; an agent confirms, dismisses or resolves it.
+DETECTED, CONFIRMED, RESOLVED, DISMISSED = "Detected", "Confirmed", "Resolved", "Dismissed"
+INCIDENT_STATUSES = (DETECTED, CONFIRMED, RESOLVED, DISMISSED)
+OPEN_INCIDENT_STATUSES = (DETECTED, CONFIRMED)  # later reports join an incident in one of these
+
+# Social Broadcast.status: written, approved by a Social Publisher, then sent channel by channel.
+DRAFT, AWAITING_APPROVAL, APPROVED, REJECTED = "Draft", "Awaiting Approval", "Approved", "Rejected"
+BROADCAST_SENDING, BROADCAST_SENT, PARTLY_FAILED, BROADCAST_FAILED = "Sending", "Sent", "Partly Failed", "Failed"
+BROADCAST_STATUSES = (
+	DRAFT, AWAITING_APPROVAL, APPROVED, BROADCAST_SENDING, BROADCAST_SENT, PARTLY_FAILED, BROADCAST_FAILED, REJECTED
+)
+# Statuspage's update kinds: what the desk knows so far.
+UPDATE_KINDS = ("Investigating", "Identified", "Monitoring", "Resolved")
+
+# Social Broadcast Channel.status: one channel's delivery.
+PENDING, NOT_SUPPORTED = "Pending", "Not Supported"
+DELIVERY_STATUSES = (PENDING, BROADCAST_SENDING, BROADCAST_SENT, BROADCAST_FAILED, NOT_SUPPORTED)
+
+# Who approves broadcasts (created on install).
+PUBLISHER_ROLE = "Social Publisher"

@@ -45,7 +45,7 @@ ROUTED = {
 	("ingest/jobs.py", "LINK_CONTACTS_JOB"): queues.FETCH,
 	("ingest/jobs.py", "TICKETS_JOB"): queues.TICKETS,
 	("replies/outbound.py", "SEND_JOB"): queues.SEND,
-	("api.py", "social_itsm_app.api.convert_batch"): queues.TICKETS,
+	("api/__init__.py", "social_itsm_app.api.convert_batch"): queues.TICKETS,
 }
 KIND_NAMES = {"FETCH": queues.FETCH, "SEND": queues.SEND, "TICKETS": queues.TICKETS}
 

@@ -20,6 +20,7 @@ from tests.static.appfiles import (
 EXPECTED = {
 	"Social ITSM Settings", "Social Channel", "Social Listening Rule", "Social Listening Rule Channel",
 	"Social Post", "Social Reply", "Social Reply Part", "Social Identity",
+	"Social Service", "Social Incident", "Social Incident Ticket", "Social Broadcast", "Social Broadcast Channel",
 }
 NAMES = sorted(EXPECTED)
 
@@ -82,7 +83,7 @@ def test_permissions(name):
 	roles = {perm["role"]: perm for perm in data["permissions"]}
 	assert roles["System Manager"]["read"] == 1
 	# Nobody but managers and agents: no Guest, no All, no website roles.
-	assert set(roles) <= {"System Manager", "Agent", "Agent Manager", "Support Team"}
+	assert set(roles) <= {"System Manager", "Agent", "Agent Manager", "Support Team", "Social Publisher"}
 	if name in ("Social Channel", "Social Listening Rule", "Social ITSM Settings"):
 		for role, perm in roles.items():
 			if role != "System Manager":

@@ -11,7 +11,10 @@ higher one. Feature packages hand work to each other through queued jobs named b
                kind of job goes on, from the settings)
     shared     channels, people                                   (none)
     models     social_itsm (the doctype controllers)              (none)
-    features   ingest, tickets, replies, privacy                  tickets -> replies (the acknowledgement)
+    features   ingest, tickets, replies, privacy, incidents       tickets -> replies (the acknowledgement),
+                                                                  ingest -> incidents (detection while storing),
+                                                                  incidents -> tickets, replies (parent ticket,
+                                                                  answers to reporters)
     entry      api, commands, install, patches, hooks, ...        install -> privacy
     tests      tests (the in-site tests: may import everything;   (none)
                nothing imports them)
@@ -34,7 +37,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
 	"helpers": ("utils", "permissions", "queues"),
 	"shared": ("channels", "people"),
 	"models": ("social_itsm",),
-	"features": ("ingest", "tickets", "replies", "privacy"),
+	"features": ("ingest", "tickets", "replies", "privacy", "incidents"),
 	"entry": ("api", "commands", "install", "patches", "hooks", "config", "templates", "www", "fixtures", "public"),
 	"tests": ("tests",),
 }
@@ -44,6 +47,9 @@ SAME_LAYER: set[tuple[str, str]] = {
 	("content", "connectors"),
 	("tickets", "replies"),  # convert.acknowledge queues the auto-reply; replies never imports tickets
 	("install", "privacy"),
+	("ingest", "incidents"),  # the store asks the detector about each batch; incidents never imports ingest
+	("incidents", "tickets"),  # confirming opens the parent ticket
+	("incidents", "replies"),  # broadcasts answer reporters through the reply path
 }
 # Modules that must stay pure inside packages that use frappe elsewhere (tier-1 tests import them bare).
 PURE_MODULES = ("social_itsm_app.channels.config", "social_itsm_app.replies.state")

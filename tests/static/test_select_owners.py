@@ -34,6 +34,10 @@ OWNERS: dict[tuple[str, str], tuple[str, ...]] = {
 	("Social Post", "urgency_level"): ("", *URGENCY_LEVELS),
 	("Social Reply", "reply_mode"): REPLY_MODES,
 	("Social Reply", "status"): REPLY_STATUSES,
+	("Social Incident", "status"): statuses.INCIDENT_STATUSES,
+	("Social Broadcast", "status"): statuses.BROADCAST_STATUSES,
+	("Social Broadcast", "update_kind"): statuses.UPDATE_KINDS,
+	("Social Broadcast Channel", "status"): statuses.DELIVERY_STATUSES,
 	# custom fields on the hosts' tickets
 	("HD Ticket", "social_reply_mode"): REPLY_MODES,
 	("Issue", "social_reply_mode"): REPLY_MODES,

@@ -21,13 +21,24 @@ class SocialITSMSettings(Document):
 
 		acknowledgement_template: DF.SmallText | None
 		auto_acknowledge: DF.Check
+		auto_action_max_age: DF.Int
+		burst_factor: DF.Float
 		default_priority: DF.DynamicLink | None
 		default_team: DF.DynamicLink | None
 		default_ticket_type: DF.DynamicLink | None
+		detection_window: DF.Int
 		effective_ticket_doctype: DF.Link | None
+		enable_early_warning: DF.Check
 		enable_polling: DF.Check
+		episode_linger: DF.Int
 		fetch_queue: DF.Data | None
+		ignore_words: DF.SmallText | None
+		incident_notify_role: DF.Link | None
+		min_authors: DF.Int
 		priority_doctype: DF.Link | None
+		raw_payload_days: DF.Int
+		reporter_replies_per_minute: DF.Int
+		reporter_reply_template: DF.SmallText | None
 		retention_days: DF.Int
 		send_queue: DF.Data | None
 		team_doctype: DF.Link | None

@@ -24,6 +24,7 @@ class SocialPost(Document):
 		channel: DF.Link
 		external_id: DF.Data
 		in_reply_to_id: DF.Data | None
+		is_backlog: DF.Check
 		kind: DF.Literal["mention", "direct", "search", "comment", "feed"]
 		language: DF.Data | None
 		matched_rule: DF.Link | None
@@ -34,6 +35,7 @@ class SocialPost(Document):
 		reply_ref: DF.JSON | None
 		sentiment: DF.Float
 		social_identity: DF.Link | None
+		social_incident: DF.Link | None
 		status: DF.Literal["New", "Converted", "Linked", "Ignored", "Spam"]
 		text: DF.LongText | None
 		thread_id: DF.Data | None

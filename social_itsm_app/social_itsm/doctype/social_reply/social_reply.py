@@ -15,20 +15,20 @@ class SocialReply(Document):
 
 	if TYPE_CHECKING:
 		from frappe.types import DF
-
 		from social_itsm_app.social_itsm.doctype.social_reply_part.social_reply_part import SocialReplyPart
 
 		attempts: DF.Int
+		broadcast: DF.Link | None
 		channel: DF.Link | None
 		communication: DF.Link | None
 		delivery_in_doubt: DF.Check
 		first_attempt_at: DF.Datetime | None
 		last_error: DF.SmallText | None
 		next_attempt_at: DF.Datetime | None
+		parts: DF.Table[SocialReplyPart]
 		reply_mode: DF.Literal["Public", "Private"]
 		sent_at: DF.Datetime | None
 		sent_by: DF.Link | None
-		parts: DF.Table[SocialReplyPart]
 		social_post: DF.Link
 		status: DF.Literal["Queued", "Sending", "Sent", "Failed"]
 		text: DF.LongText
