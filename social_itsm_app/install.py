@@ -7,9 +7,9 @@ from frappe.utils import create_batch
 from frappe.utils.fixtures import sync_fixtures
 
 from social_itsm_app.hosts import AGENT_ROLES, PROFILES
-from social_itsm_app.statuses import PUBLISHER_ROLE
 from social_itsm_app.people.identities import SYNTHETIC_DOMAIN
 from social_itsm_app.privacy import delete_contact, made_by_app, named_by_tickets
+from social_itsm_app.statuses import PUBLISHER_ROLE
 
 APP = "social_itsm_app"
 MODULE = "Social ITSM"

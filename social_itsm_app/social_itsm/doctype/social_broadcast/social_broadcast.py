@@ -11,7 +11,10 @@ class SocialBroadcast(Document):
 
 	if TYPE_CHECKING:
 		from frappe.types import DF
-		from social_itsm_app.social_itsm.doctype.social_broadcast_channel.social_broadcast_channel import SocialBroadcastChannel
+
+		from social_itsm_app.social_itsm.doctype.social_broadcast_channel.social_broadcast_channel import (
+			SocialBroadcastChannel,
+		)
 
 		approved_at: DF.Datetime | None
 		approved_by: DF.Link | None

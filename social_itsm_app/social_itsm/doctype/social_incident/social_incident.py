@@ -11,7 +11,10 @@ class SocialIncident(Document):
 
 	if TYPE_CHECKING:
 		from frappe.types import DF
-		from social_itsm_app.social_itsm.doctype.social_incident_ticket.social_incident_ticket import SocialIncidentTicket
+
+		from social_itsm_app.social_itsm.doctype.social_incident_ticket.social_incident_ticket import (
+			SocialIncidentTicket,
+		)
 
 		absorbed_posts: DF.Int
 		article: DF.DynamicLink | None

@@ -15,6 +15,7 @@ class SocialReply(Document):
 
 	if TYPE_CHECKING:
 		from frappe.types import DF
+
 		from social_itsm_app.social_itsm.doctype.social_reply_part.social_reply_part import SocialReplyPart
 
 		attempts: DF.Int
