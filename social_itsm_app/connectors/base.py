@@ -8,8 +8,8 @@ Rules every connector keeps:
 * ``fetch(cursor)`` returns only posts newer than ``cursor`` and never the same post twice; the caller stores
   the posts first and the returned cursor after them, so a crash between the two re-reads, never skips.
 * Every failure is a :class:`ConnectorError` (or its subclasses :class:`AuthError`, :class:`RateLimited`);
-  no other exception type leaves the constructor, ``fetch``/``send_reply``/``verify_credentials``, whatever
-  went wrong inside (a parsing bug, RecursionError, a requests exception). :func:`_guarded` enforces it.
+  no other exception type leaves the constructor, ``fetch``/``send_reply``/``publish``/``verify_credentials``,
+  whatever went wrong inside (a parsing bug, RecursionError, a requests exception). :func:`_guarded` enforces it.
 * Secrets never reach a log. Error messages are redacted, and the escaped error carries no chained exception
   and no traceback frame below the public method: a job runner that logs every frame's local variables
   (Frappe does) would otherwise print the token from a config dict, a header dict or a Telegram URL. The
@@ -91,7 +91,7 @@ class _Raw(str):
 
 
 # Public entry points that must raise nothing but a redacted ConnectorError (see _guarded).
-_GUARDED = ("__init__", "fetch", "send_reply", "verify_credentials")
+_GUARDED = ("__init__", "fetch", "send_reply", "publish", "verify_credentials")
 
 
 def _guarded(method: Callable) -> Callable:
@@ -200,7 +200,8 @@ class AccountInfo:
 class Connector(abc.ABC):
 	"""Base class of every network connector.
 
-	Subclasses implement ``_fetch``, ``_send_part`` and ``verify_credentials`` and set the class attributes.
+	Subclasses implement ``_fetch``, ``_send_part`` and ``verify_credentials`` and set the class attributes;
+	those that can publish set ``can_publish`` and implement ``_publish_part``.
 	The public methods here apply the shared rules (dedupe, ordering, splitting, resuming a half-sent chain);
 	the constructor and every public entry point, the base's and any a subclass overrides, are wrapped by
 	:func:`_guarded` (see ``__init_subclass__``), so whatever breaks leaves as a redacted ConnectorError.
@@ -227,6 +228,11 @@ class Connector(abc.ABC):
 	# How long the network remembers an idempotency key: a resend after that would post the reply again.
 	idempotency_window: ClassVar[timedelta | None] = None
 	idempotent_replies: ClassVar[bool] = False
+	# The network allows a top-level post (a status broadcast) with this channel's credentials and settings;
+	# a connector may turn it off per channel (a missing broadcast target). ``publish_note`` says, in plain
+	# words for admins, where a broadcast goes or why it cannot.
+	can_publish: ClassVar[bool] = False
+	publish_note: ClassVar[str] = ""
 	# Items one page of the connector's listings holds when it has no ``page_size`` (see _bound_pages).
 	page_items: ClassVar[int] = 100
 	# Feeds may be redirected to another host (without credentials); API calls never are.
@@ -305,6 +311,47 @@ class Connector(abc.ABC):
 			raise ConnectorError(f"{self.network}: this network has no private replies; answer publicly instead")
 		limit = self.reply_limit(private)
 		parts = split_reply(self.prepare_reply_text(text, in_reply_to, private), limit, self.measure)
+		send = functools.partial(self._reply_part, in_reply_to=in_reply_to, private=private)
+		return self._send_chain(parts, send, already_sent, idempotency_key, on_sent, "reply")
+
+	@_guarded
+	def publish(
+		self,
+		text: str,
+		*,
+		already_sent: Sequence[SentReply] = (),
+		idempotency_key: str | None = None,
+		on_sent: Callable[[SentReply], None] | None = None,
+	) -> list[SentReply]:
+		"""A top-level post (a status broadcast); a text over :meth:`publish_limit` goes out as a numbered
+		chain whose first part is top level and whose later parts answer the part before.
+
+		Same rules as :meth:`send_reply`: ``already_sent`` parts are skipped, ``on_sent`` hears of each part as
+		the network accepts it, and an error carries ``sent`` and ``maybe_delivered``. A channel that cannot
+		publish (``can_publish`` False) raises a ConnectorError saying why (``publish_note``).
+		"""
+		if not self.can_publish:
+			raise ConnectorError(self.publish_note or f"{self.network}: this channel cannot publish")
+		parts = split_reply(text, self.publish_limit(), self.measure)
+		if not parts:
+			raise ConnectorError(f"{self.network}: nothing to publish (the text is empty)")
+		return self._send_chain(parts, self._publish_part, already_sent, idempotency_key, on_sent, "publish")
+
+	def _send_chain(
+		self,
+		parts: Sequence[str],
+		send_part: Callable[[str, SentReply | None, str | None], SentReply],
+		already_sent: Sequence[SentReply],
+		idempotency_key: str | None,
+		on_sent: Callable[[SentReply], None] | None,
+		what: str,
+	) -> list[SentReply]:
+		"""Post ``parts`` in order, each after the previous one, resuming after ``already_sent``.
+
+		Part ``i`` gets the key ``{idempotency_key}-{i}`` whatever attempt sends it, so a network that
+		de-duplicates by key recognises a resent part. Every error leaves with ``sent`` set to the parts that
+		did go out, so a retry never repeats them.
+		"""
 		sent = list(already_sent)
 		try:
 			for index, part in enumerate(parts):
@@ -312,7 +359,7 @@ class Connector(abc.ABC):
 					continue
 				previous = sent[-1] if sent else None
 				key = f"{idempotency_key}-{index}" if idempotency_key else None
-				sent.append(self._send_part(part, in_reply_to, previous, private, key))
+				sent.append(send_part(part, previous, key))
 				if on_sent:
 					on_sent(sent[-1])
 		except ConnectorError as exc:
@@ -321,9 +368,14 @@ class Connector(abc.ABC):
 		except Exception as exc:
 			# Any other failure still reports the parts already delivered, so a retry never repeats them.
 			raise ConnectorError(
-				f"{self.network}: unexpected reply response ({type(exc).__name__}: {_message(exc)})", sent=sent
+				f"{self.network}: unexpected {what} response ({type(exc).__name__}: {_message(exc)})", sent=sent
 			) from None
 		return sent
+
+	def _reply_part(
+		self, text: str, previous: SentReply | None, key: str | None, *, in_reply_to: SocialPost, private: bool
+	) -> SentReply:
+		return self._send_part(text, in_reply_to, previous, private, key)
 
 	@abc.abstractmethod
 	def verify_credentials(self) -> AccountInfo:
@@ -348,6 +400,14 @@ class Connector(abc.ABC):
 
 	def reply_limit(self, private: bool) -> int:
 		return int(self.config.get("reply_limit") or (self.private_limit if private else self.public_limit))
+
+	def publish_limit(self) -> int:
+		"""The length of one published part, in the network's measure (a public post's limit by default)."""
+		return self.reply_limit(False)
+
+	def _publish_part(self, text: str, previous: SentReply | None, idempotency_key: str | None) -> SentReply:
+		"""Post one part of a broadcast: top level when ``previous`` is None, else an answer to ``previous``."""
+		raise ConnectorError(self.publish_note or f"{self.network}: this channel cannot publish")
 
 	def prepare_reply_text(self, text: str, post: SocialPost, private: bool) -> str:
 		"""Hook for networks that address the author inside the text (Mastodon's ``@acct``)."""

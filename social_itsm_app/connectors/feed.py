@@ -10,7 +10,7 @@ html_to_text/clean_text. With ``css_selector`` set and an HTML answer, each matc
 
 Cursor: ``etag``/``modified`` for the conditional GET plus a :class:`SeenWindow` (newest entry time and the
 ids seen within ``dedupe_window_hours`` of it), so re-ordered or re-published entries never come back.
-Feeds have no replies: ``send_reply`` always raises ConnectorError.
+Feeds have no replies and no posts: ``send_reply`` and ``publish`` always raise ConnectorError.
 
 An admin types the URL, so the server must not become a way to read internal services (SSRF):
 
@@ -73,6 +73,7 @@ class FeedConnector(Connector):
 	required_keys = ("url",)
 	secret_keys = ("password",)
 	public_limit = 1  # unused: a feed cannot be answered (see send_reply)
+	publish_note = "Feed channels are read-only: a feed or web page cannot be posted to; broadcast on another channel."
 	private_limit = None
 	measure = "chars"
 	max_pages = 1  # one document per fetch

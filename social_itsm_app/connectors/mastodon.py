@@ -7,7 +7,8 @@ Endpoints (``base_url`` is the instance, e.g. ``https://mastodon.social``):
 * ``GET /api/v1/timelines/tag/:hashtag`` with ``min_id``, for each configured hashtag
   https://docs.joinmastodon.org/methods/timelines/#tag
 * ``POST /api/v1/statuses`` (``status``, ``in_reply_to_id``, ``visibility``) with an ``Idempotency-Key`` header
-  https://docs.joinmastodon.org/methods/statuses/#create
+  https://docs.joinmastodon.org/methods/statuses/#create ; a broadcast is the same call without
+  ``in_reply_to_id`` (public, on the account's own timeline), its later parts answering the part before
 * ``GET /api/v1/accounts/verify_credentials``  https://docs.joinmastodon.org/methods/accounts/#verify_credentials
 
 Traps handled: ``content`` is HTML (converted to text, ``<script>`` never survives); ``X-RateLimit-Reset`` is an
@@ -60,6 +61,11 @@ class MastodonConnector(Connector):
 	idempotent_replies = True
 	# Mastodon keeps an Idempotency-Key for one hour; a margin for clocks and queues.
 	idempotency_window = timedelta(minutes=55)
+	can_publish = True
+	publish_note = (
+		"Posts a public status on this account's own timeline (500 characters a part, or the instance's limit "
+		"set in the channel); a longer text becomes a numbered thread."
+	)
 
 	def __init__(self, config, session: requests.Session | None = None):
 		super().__init__(config, session)
@@ -158,8 +164,20 @@ class MastodonConnector(Connector):
 		target = previous.external_id if previous else str(post.reply_ref.get("status_id") or post.external_id)
 		if previous and visibility in ("private", "direct"):
 			text = _with_mention(text, _mention(post))  # later parts must reach the author too
-		key = idempotency_key or reply_idempotency_key(target, text)
-		form = {"status": text, "in_reply_to_id": target, "visibility": visibility}
+		return self._post_status(text, target, visibility, idempotency_key)
+
+	def _publish_part(self, text: str, previous: SentReply | None, idempotency_key: str | None) -> SentReply:
+		"""A public status; later parts of a long broadcast answer the part before (a thread)."""
+		return self._post_status(text, previous.external_id if previous else None, "public", idempotency_key)
+
+	def _post_status(self, text: str, in_reply_to_id: str | None, visibility: str, key: str | None) -> SentReply:
+		"""``POST /api/v1/statuses`` https://docs.joinmastodon.org/methods/statuses/#create"""
+		# Without a caller's key, one derived from the target and text: a resend of the same part is recognised.
+		key = key or reply_idempotency_key(in_reply_to_id or "top-level", text)
+		form = {"status": text}
+		if in_reply_to_id:
+			form["in_reply_to_id"] = in_reply_to_id
+		form["visibility"] = visibility
 		if self.config.get("language"):
 			form["language"] = str(self.config["language"])
 		response = self.http.request(
@@ -172,7 +190,7 @@ class MastodonConnector(Connector):
 		)
 		status = self.http.json(response)
 		if not isinstance(status, dict) or not status.get("id"):
-			raise ConnectorError(f"mastodon: posting the reply returned no status: {str(status)[:200]}")
+			raise ConnectorError(f"mastodon: posting the status returned nothing usable: {str(status)[:200]}")
 		return SentReply(str(status["id"]), status.get("url") or status.get("uri") or "")
 
 	def _visibility(self, post: SocialPost, private: bool) -> str:

@@ -152,7 +152,8 @@ class FakeMastodon:
 		self.mention_status_of: dict[int, str] = {}  # notification id -> status id, mentions only
 		self.statuses: dict[str, dict[str, Any]] = {}  # every status: the mentions and the ones POSTed to us
 		self.by_key: dict[str, str] = {}  # Idempotency-Key -> the status id it created (the latest, see key_ttl)
-		self.created: list[dict[str, Any]] = []  # every status POST accepted: key, id, in_reply_to_id, text
+		# Every status POST accepted: key, id, in_reply_to_id (None: a top-level post), text, visibility.
+		self.created: list[dict[str, Any]] = []
 		self._next_notification = 41000000
 		self._next_status = 113600000000000000
 		self._last_time = datetime.now(timezone.utc) - timedelta(minutes=5)
@@ -368,7 +369,10 @@ class FakeMastodon:
 			if key:
 				self.by_key[key] = status_id
 				self._key_time[key] = now
-			self.created.append({"key": key, "id": status_id, "in_reply_to_id": target, "text": text})
+			self.created.append({
+				"key": key, "id": status_id, "in_reply_to_id": target, "text": text,
+				"visibility": status["visibility"],
+			})
 			return 200, status
 
 	def _notifications_page(self, query: dict[str, list[str]]) -> tuple[list[dict[str, Any]], str | None]:
