@@ -4,10 +4,20 @@
 import frappe
 from frappe import _
 from frappe.model.document import Document
-from frappe.utils import escape_html
+from frappe.utils import escape_html, flt
 
 from social_itsm_app.hosts import HostProfile, choose_profile
 from social_itsm_app.queues import DEFAULTS, FIELDS, known_queues
+from social_itsm_app.social_itsm.doctype.social_service.social_service import clear_catalogue_cache
+
+# Early-warning thresholds (0 keeps the detector's default): a window of a minute to a day, 2 to 1,000 distinct
+# authors (one author is no crowd), a factor above 1 (at 1 the usual level itself would fire), a week's linger.
+EARLY_WARNING_BOUNDS = {
+	"detection_window": (1, 1440),
+	"min_authors": (2, 1000),
+	"burst_factor": (1.1, 100),
+	"episode_linger": (1, 10080),
+}
 
 
 class SocialITSMSettings(Document):
@@ -49,6 +59,29 @@ class SocialITSMSettings(Document):
 	def validate(self):
 		self.set_link_doctypes()
 		self.validate_queues()
+		self.validate_early_warning()
+
+	def on_update(self):
+		clear_catalogue_cache()  # the "Never a topic" words are part of the compiled service catalogue
+
+	def validate_early_warning(self):
+		"""Each threshold is empty (0: the detector's default) or within bounds that still make sense."""
+		for fieldname, (low, high) in EARLY_WARNING_BOUNDS.items():
+			value = flt(self.get(fieldname))
+			if value and not low <= value <= high:
+				frappe.throw(
+					_("{0} must be between {1} and {2}, or empty for the default (it is {3}).").format(
+						_(self.meta.get_label(fieldname)), low, high, value
+					),
+					title=_("Early warning"),
+				)
+		window, linger = self.detection_window or 5, self.episode_linger or 30
+		if linger < window:
+			frappe.throw(
+				_("{0} ({1}) must be at least the window ({2} minutes): an outage cannot end sooner than it is "
+				"counted.").format(_(self.meta.get_label("episode_linger")), linger, window),
+				title=_("Early warning"),
+			)
 
 	def validate_queues(self):
 		"""A queue named here must be one this bench knows: Frappe's own or one declared in common_site_config's
