@@ -1,0 +1,171 @@
+"""What the push-only Meta connectors (WhatsApp Cloud API, Instagram) share: Graph calls, typed Graph errors,
+the shape checks of a webhook delivery, and "there is nothing to poll".
+
+Graph errors are typed by code, as in :mod:`~social_itsm_app.connectors.facebook` (whose code tables and
+``X-Business-Use-Case-Usage`` reader are reused): 190 & co. -> AuthError, the throttling codes ->
+RateLimited. https://developers.facebook.com/docs/graph-api/guides/error-handling
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar
+
+import requests
+
+from social_itsm_app.connectors.base import Connector, FetchResult, config_int
+from social_itsm_app.connectors.errors import AuthError, ConnectorError, RateLimited
+from social_itsm_app.connectors.facebook import AUTH_CODES, RATE_LIMIT_CODES, regain_access_at
+from social_itsm_app.connectors.webhooks import PayloadError
+
+# WhatsApp's own throttles (pair rate, spam rate, cloud API throughput) on top of the Graph ones.
+WHATSAPP_RATE_CODES = frozenset({130429, 131048, 131056})
+
+
+class MetaPushConnector(Connector):
+	"""A Graph API connector whose posts only arrive by webhook: replies and a credentials check, no fetch."""
+
+	base_url_default: ClassVar[str] = "https://graph.facebook.com/v21.0"
+	token_key: ClassVar[str] = "access_token"
+	# Codes this network adds to the rate-limit table; and its own special cases (see classify_error).
+	extra_rate_codes: ClassVar[frozenset[int]] = frozenset()
+
+	def __init__(self, config, session: requests.Session | None = None):
+		super().__init__(config, session)
+		self.base_url = str(self.config.get("base_url") or self.base_url_default).rstrip("/")
+		self._token = str(self.config[self.token_key])
+		secret = self.config.get("app_secret")
+		# appsecret_proof: required when the app has "Require App Secret" on, harmless otherwise.
+		self._proof = hmac.new(str(secret).encode(), self._token.encode(), hashlib.sha256).hexdigest() if secret else None
+		if self._proof:
+			self.http.add_secret(self._proof)
+
+	def _fetch(self, state: dict[str, Any]) -> FetchResult:
+		raise ConnectorError(
+			f"{self.network}: messages arrive only by webhook (the API has nothing to poll); "
+			"switch this channel to push and register its webhook URL with Meta"
+		)
+
+	def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+		query = dict(params or {})
+		if self._proof:
+			query["appsecret_proof"] = self._proof
+		headers = {"Authorization": f"Bearer {self._token}"}
+		body = self.http.json(self.http.request(method, self.base_url + path, params=query, headers=headers, **kwargs))
+		if not isinstance(body, dict):
+			raise ConnectorError(f"{self.network}: {method} {path}: expected a JSON object, got {type(body).__name__}")
+		if isinstance(body.get("error"), dict):
+			raise ConnectorError(f"{self.network}: {method} {path}: {body['error'].get('message')}")
+		return body
+
+	def classify_error(self, response: requests.Response) -> ConnectorError | None:
+		if response.status_code >= 500:
+			return None  # transient: the HTTP layer retries what may be retried
+		error = graph_error(response)
+		if error is None:
+			return None
+		code, subcode = config_int(error.get("code"), 0), config_int(error.get("error_subcode"), 0)
+		details = (error.get("error_data") or {}).get("details") if isinstance(error.get("error_data"), dict) else None
+		message = f"{self.network}: Graph error {code}/{subcode or '-'}: {error.get('message') or ''}"
+		if details:
+			message += f" ({str(details)[:200]})"
+		status = response.status_code
+		special = self.special_error(code, message, status)
+		if special is not None:
+			return special
+		if code in AUTH_CODES:
+			return AuthError(message + " (the access token is invalid or expired: connect the account again)", status=status)
+		if code in RATE_LIMIT_CODES or code in self.extra_rate_codes:
+			reset_at = regain_access_at(response) if code in RATE_LIMIT_CODES else _soon()
+			return RateLimited(f"{message} (rate limited until {reset_at.isoformat()})", reset_at=reset_at, status=status)
+		if (code == 10 and not subcode) or 200 <= code < 300:
+			return AuthError(message + " (a permission is missing on the access token)", status=status)
+		return ConnectorError(message, status=status)
+
+	def special_error(self, code: int, message: str, status: int) -> ConnectorError | None:
+		"""Hook: a network's own meaning of a Graph code (None = the shared table)."""
+		return None
+
+
+def graph_error(response: requests.Response) -> dict[str, Any] | None:
+	"""The ``error`` object of a Graph error answer, if it has one."""
+	try:
+		body = response.json()
+	except ValueError:
+		return None
+	error = body.get("error") if isinstance(body, dict) else None
+	return error if isinstance(error, dict) else None
+
+
+def _soon(minutes: int = 1) -> datetime:
+	return datetime.now(timezone.utc) + timedelta(minutes=minutes)
+
+
+# --- webhook shapes -------------------------------------------------------------------------------------
+
+
+def entries(payload: Any, network: str, expected_object: str) -> list[dict[str, Any]]:
+	"""``payload["entry"]`` of a Meta delivery for ``expected_object``; :class:`PayloadError` on any other shape.
+
+	A delivery for another object (a page subscription pointed at the wrong URL) is refused too: its events
+	would be misread, not merely ignored.
+	"""
+	if not isinstance(payload, dict):
+		raise PayloadError(f"{network}: the webhook body must be a JSON object")
+	if payload.get("object") != expected_object:
+		raise PayloadError(f"{network}: expected a delivery for object {expected_object!r}, got {str(payload.get('object'))[:40]!r}")
+	found = payload.get("entry")
+	if not isinstance(found, list) or not all(isinstance(entry, dict) for entry in found):
+		raise PayloadError(f"{network}: the delivery has no list of entry objects")
+	return found
+
+
+def changes(entry: dict[str, Any], network: str) -> Iterator[tuple[str, dict[str, Any]]]:
+	"""``(field, value)`` of each change in an entry; also a lone ``field``/``value`` pair on the entry itself
+	(how some Instagram examples show a comment)."""
+	listed = entry.get("changes")
+	if listed is None:
+		listed = [entry] if "field" in entry else []
+	if not isinstance(listed, list):
+		raise PayloadError(f"{network}: entry.changes must be a list")
+	for change in listed:
+		if not isinstance(change, dict) or not isinstance(change.get("value", {}), dict):
+			raise PayloadError(f"{network}: every change must be an object whose value is an object")
+		yield str(change.get("field") or ""), change.get("value") or {}
+
+
+def listed(container: dict[str, Any], key: str, network: str) -> list[dict[str, Any]]:
+	"""``container[key]`` as a list of objects (absent = empty); :class:`PayloadError` when it is anything else."""
+	value = container.get(key)
+	if value is None:
+		return []
+	if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+		raise PayloadError(f"{network}: {key} must be a list of objects")
+	return value
+
+
+def required(obj: dict[str, Any], key: str, network: str, where: str) -> str:
+	"""A required id-like value as text (Meta sends ids as strings, sometimes as numbers)."""
+	value = obj.get(key)
+	if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
+		raise PayloadError(f"{network}: {where} has no {key}")
+	return str(value)
+
+
+def epoch(value: Any, network: str, where: str) -> datetime:
+	"""A webhook time: unix seconds (WhatsApp, as text) or milliseconds (Messenger/Instagram ``timestamp``)."""
+	try:
+		number = float(value)
+	except (TypeError, ValueError):
+		raise PayloadError(f"{network}: {where} has no valid timestamp") from None
+	if number != number or number < 0:
+		raise PayloadError(f"{network}: {where} has no valid timestamp")
+	if number > 10**11:  # milliseconds: seconds stay below 1e11 until the year 5138
+		number /= 1000
+	try:
+		return datetime.fromtimestamp(number, tz=timezone.utc)
+	except (OverflowError, OSError, ValueError):
+		raise PayloadError(f"{network}: {where} has no valid timestamp") from None
