@@ -332,7 +332,7 @@ class Connector(abc.ABC):
 		"""
 		if not self.can_publish:
 			raise ConnectorError(self.publish_note or f"{self.network}: this channel cannot publish")
-		parts = split_reply(text, self.publish_limit(), self.measure)
+		parts = split_reply(self.prepare_publish_text(text), self.publish_limit(), self.measure)
 		if not parts:
 			raise ConnectorError(f"{self.network}: nothing to publish (the text is empty)")
 		return self._send_chain(parts, self._publish_part, already_sent, idempotency_key, on_sent, "publish")
@@ -400,6 +400,10 @@ class Connector(abc.ABC):
 
 	def reply_limit(self, private: bool) -> int:
 		return int(self.config.get("reply_limit") or (self.private_limit if private else self.public_limit))
+
+	def prepare_publish_text(self, text: str) -> str:
+		"""Hook: a network's rule for what a post may contain (X's links), applied before splitting."""
+		return text.strip()
 
 	def publish_limit(self) -> int:
 		"""The length of one published part, in the network's measure (a public post's limit by default)."""

@@ -11,7 +11,8 @@ XRPC endpoints, all under ``base_url`` (default ``https://bsky.social``) + ``/xr
 * ``app.bsky.feed.searchPosts`` (``q``, ``sort=latest``, ``cursor``) https://docs.bsky.app/docs/api/app-bsky-feed-search-posts
 * ``com.atproto.repo.createRecord`` (an ``app.bsky.feed.post`` with ``reply.root``/``reply.parent``)
   https://docs.bsky.app/docs/api/com-atproto-repo-create-record
-* ``com.atproto.repo.getRecord`` (cid of an earlier part when a chain is resumed)
+  (a broadcast: the same record without ``reply`` for its first part, on the account's own feed)
+* ``com.atproto.repo.getRecord`` (cid and root of an earlier part when a chain is resumed)
   https://docs.bsky.app/docs/api/com-atproto-repo-get-record
 * ``com.atproto.identity.resolveHandle`` (DID of an ``@handle`` for a mention facet)
   https://docs.bsky.app/docs/api/com-atproto-identity-resolve-handle
@@ -74,6 +75,11 @@ class BlueskyConnector(Connector):
 	secret_keys = ("app_password", "access_jwt", "refresh_jwt")
 	public_limit = 300
 	private_limit = None  # chat.bsky DMs are not implemented
+	can_publish = True
+	publish_note = (
+		"Posts on this account's own Bluesky feed (300 characters a part); a longer text becomes a numbered "
+		"thread."
+	)
 	measure = "graphemes"
 	max_pages = 5
 
@@ -88,6 +94,8 @@ class BlueskyConnector(Connector):
 		self.handle: str | None = self.config.get("handle") or None
 		self._renewed = False  # a session obtained during this run is not renewed again on a 401
 		self._cids: dict[str, str] = {}
+		# Thread root (strong ref) of each of our posts: later parts of a broadcast name the first part as root.
+		self._roots: dict[str, dict[str, str]] = {}
 		self._dids: dict[str, str] = {}
 
 	# --- session ---------------------------------------------------------------------------------------
@@ -215,17 +223,28 @@ class BlueskyConnector(Connector):
 	def _send_part(
 		self, text: str, post: SocialPost, previous: SentReply | None, private: bool, idempotency_key: str | None
 	) -> SentReply:
-		"""``com.atproto.repo.createRecord`` https://docs.bsky.app/docs/api/com-atproto-repo-create-record"""
-		if len(text.encode("utf-8")) > MAX_POST_BYTES:
-			raise ConnectorError(f"bluesky: a reply part is over {MAX_POST_BYTES} bytes; shorten the reply")
+		"""A reply: under the answered post's thread root, to the previous part or else to the post."""
 		self._ensure_session()
 		root, parent = self._reply_refs(post, previous)
-		record: dict[str, Any] = {
-			"$type": POST_TYPE,
-			"text": text,
-			"createdAt": _now_iso(),
-			"reply": {"root": root, "parent": parent},
-		}
+		return self._create_post(text, {"root": root, "parent": parent}, post)
+
+	def _publish_part(self, text: str, previous: SentReply | None, idempotency_key: str | None) -> SentReply:
+		"""A post on the account's own feed; a later part answers the part before, under the first one as root."""
+		reply = None
+		if previous is not None:
+			self._ensure_session()
+			uri = previous.external_id
+			reply = {"root": self._root(uri), "parent": {"uri": uri, "cid": self._cid(uri)}}
+		return self._create_post(text, reply, None)
+
+	def _create_post(self, text: str, reply: dict[str, Any] | None, post: SocialPost | None) -> SentReply:
+		"""``com.atproto.repo.createRecord`` https://docs.bsky.app/docs/api/com-atproto-repo-create-record"""
+		if len(text.encode("utf-8")) > MAX_POST_BYTES:
+			raise ConnectorError(f"bluesky: a post part is over {MAX_POST_BYTES} bytes; shorten the text")
+		self._ensure_session()
+		record: dict[str, Any] = {"$type": POST_TYPE, "text": text, "createdAt": _now_iso()}
+		if reply:
+			record["reply"] = reply
 		facets = self._facets(text, post)
 		if facets:
 			record["facets"] = facets
@@ -235,6 +254,7 @@ class BlueskyConnector(Connector):
 		data = self._xrpc("POST", "com.atproto.repo.createRecord", body=body)
 		uri, cid = str(data["uri"]), str(data["cid"])
 		self._cids[uri] = cid
+		self._roots[uri] = reply["root"] if reply else {"uri": uri, "cid": cid}
 		return SentReply(uri, web_url(uri, self.handle))
 
 	def _reply_refs(self, post: SocialPost, previous: SentReply | None) -> tuple[dict[str, str], dict[str, str]]:
@@ -252,14 +272,27 @@ class BlueskyConnector(Connector):
 	def _cid(self, uri: str) -> str:
 		"""``com.atproto.repo.getRecord`` https://docs.bsky.app/docs/api/com-atproto-repo-get-record"""
 		if uri not in self._cids:
-			repo, collection, rkey = _split_uri(uri)
-			params = {"repo": repo, "collection": collection, "rkey": rkey}
-			self._cids[uri] = str(self._xrpc("GET", "com.atproto.repo.getRecord", params=params)["cid"])
+			self._read_record(uri)
 		return self._cids[uri]
 
-	def _facets(self, text: str, post: SocialPost) -> list[dict[str, Any]]:
+	def _root(self, uri: str) -> dict[str, str]:
+		"""The thread root of one of our posts: its own ``reply.root``, or the post itself when it is top level."""
+		if uri not in self._roots:
+			self._read_record(uri)
+		return self._roots[uri]
+
+	def _read_record(self, uri: str) -> None:
+		"""Learn an earlier post's cid and root (a chain resumed by another run): ``com.atproto.repo.getRecord``."""
+		repo, collection, rkey = _split_uri(uri)
+		params = {"repo": repo, "collection": collection, "rkey": rkey}
+		data = self._xrpc("GET", "com.atproto.repo.getRecord", params=params)
+		self._cids[uri] = cid = str(data["cid"])
+		root = ((data.get("value") or {}).get("reply") or {}).get("root")
+		self._roots[uri] = {"uri": str(root["uri"]), "cid": str(root["cid"])} if root else {"uri": uri, "cid": cid}
+
+	def _facets(self, text: str, post: SocialPost | None) -> list[dict[str, Any]]:
 		"""Links and ``@handle`` mentions as richtext facets; offsets are UTF-8 byte offsets."""
-		author = str(post.reply_ref.get("handle") or post.author_handle).lower()
+		author = str(post.reply_ref.get("handle") or post.author_handle).lower() if post else ""
 		if author and post.author_id.startswith("did:"):
 			self._dids.setdefault(author, post.author_id)
 		facets = []

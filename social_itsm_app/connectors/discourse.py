@@ -7,8 +7,9 @@ Endpoints (``base_url`` of the forum; headers ``Api-Key`` + ``Api-Username``, ht
 * ``GET /categories.json?include_subcategories=true`` once, to turn a ``category`` slug into ids
   https://docs.discourse.org/#tag/Categories/operation/listCategories
 * ``POST /posts.json`` ``{topic_id, raw, reply_to_post_number}`` (reply) or
-  ``{title, raw, archetype: "private_message", target_recipients}`` (private message)
-  https://docs.discourse.org/#tag/Posts/operation/createTopicPostPM
+  ``{title, raw, archetype: "private_message", target_recipients}`` (private message); a broadcast is
+  ``{topic_id, raw}`` in the status topic (config ``broadcast_target``) or ``{title, raw, category}``, a new
+  topic in the channel's first category  https://docs.discourse.org/#tag/Posts/operation/createTopicPostPM
 * ``GET /session/current.json`` (who the key acts as)  https://docs.discourse.org/
 
 Cursor: ``last_id`` = highest post id seen; pages go back with ``before`` until they reach it. When the page
@@ -38,14 +39,16 @@ from social_itsm_app.connectors.base import (
 )
 from social_itsm_app.connectors.errors import AuthError, ConnectorError, RateLimited
 from social_itsm_app.connectors.split import MEASURES
-from social_itsm_app.connectors.text import html_to_text
+from social_itsm_app.connectors.text import html_to_text, post_title
 
 # Post types: 1 regular, 2 moderator action, 3 small action ("closed this topic"), 4 whisper (staff only).
 REGULAR_POST = 1
 # A Discourse post URL: /t/{slug}/{topic_id}/{post_number}; it carries what a chained reply needs.
 _POST_URL = re.compile(r"/t/[^/]*/(\d+)/(\d+)")
+_TOPIC_URL = re.compile(r"/t/(?:[^/\d][^/]*/)?(\d+)(?:/|$|\?)")
 DEFAULT_MIN_LENGTH = 20  # Discourse's default min_post_length
 MIN_TITLE = 15  # Discourse's default min_personal_message_title_length
+MAX_TITLE = 255  # Discourse's default max_topic_title_length
 
 
 class DiscourseConnector(Connector):
@@ -57,6 +60,11 @@ class DiscourseConnector(Connector):
 	measure = "chars"
 	max_pages = 10
 	page_items = 50  # /posts.json pages are a fixed 50 posts (for max_items_per_fetch)
+	can_publish = True
+	publish_note = (
+		"Posts in the status topic whose id is set in \"Broadcast to\", or else opens a new topic (titled by "
+		"the first line) in the channel's first category. The forum refuses a text identical to a recent post."
+	)
 
 	def __init__(self, config, session: requests.Session | None = None):
 		super().__init__(config, session)
@@ -65,6 +73,17 @@ class DiscourseConnector(Connector):
 		self.max_length = int(self.config.get("max_post_length") or self.public_limit)
 		self.min_length = int(self.config.get("min_post_length") or DEFAULT_MIN_LENGTH)
 		self._categories: set[int] | None = None
+		target = str(self.config.get("broadcast_target") or "").strip()
+		self.status_topic = _topic_id(target)
+		if target and self.status_topic is None:
+			self.can_publish = False
+			self.publish_note = f"discourse: \"Broadcast to\" must be a topic id or a topic URL, not {target[:80]!r}"
+		elif self.status_topic is None and not split_list(self.config.get("category")):
+			self.can_publish = False
+			self.publish_note = (
+				"discourse: set \"Broadcast to\" to the id of a status topic, or set a category to open a new "
+				"topic in; broadcasting to the whole forum without either is not done"
+			)
 
 	# --- fetch -----------------------------------------------------------------------------------------
 
@@ -114,13 +133,20 @@ class DiscourseConnector(Connector):
 		return int(self.config.get("reply_limit") or self.max_length)
 
 	def send_reply(self, text: str, in_reply_to: SocialPost, private: bool = False, **kwargs: Any) -> list[SentReply]:
-		# Checked before anything is sent: a 422 on a short text half-way through a chain helps nobody.
+		self._check_length(text, "reply")
+		return super().send_reply(text, in_reply_to, private, **kwargs)
+
+	def publish(self, text: str, **kwargs: Any) -> list[SentReply]:
+		self._check_length(text, "post")
+		return super().publish(text, **kwargs)
+
+	def _check_length(self, text: str, what: str) -> None:
+		"""Checked before anything is sent: a 422 on a short text half-way through a chain helps nobody."""
 		if MEASURES[self.measure](text.strip()) < self.min_length:
 			raise ConnectorError(
-				f"discourse: reply too short; this forum requires at least {self.min_length} characters "
+				f"discourse: {what} too short; this forum requires at least {self.min_length} characters "
 				"(site setting min_post_length)"
 			)
-		return super().send_reply(text, in_reply_to, private, **kwargs)
 
 	def _send_part(
 		self, text: str, post: SocialPost, previous: SentReply | None, private: bool, idempotency_key: str | None
@@ -148,6 +174,30 @@ class DiscourseConnector(Connector):
 			}
 		body = self._request("POST", "/posts.json", json=payload)
 		return SentReply(str(body["id"]), post_url(self.base_url, body))
+
+	def _publish_part(self, text: str, previous: SentReply | None, idempotency_key: str | None) -> SentReply:
+		"""A post in the status topic, or a new topic; later parts answer the part before in the same topic."""
+		payload: dict[str, Any] = {"raw": text}
+		if previous is not None:
+			topic_id, post_number = _topic_and_number(previous.url)
+			payload.update(topic_id=topic_id, reply_to_post_number=post_number)
+		elif self.status_topic is not None:
+			payload["topic_id"] = self.status_topic
+		else:
+			payload.update(title=post_title(text, MAX_TITLE), category=self._broadcast_category())
+		body = self._request("POST", "/posts.json", json=payload)
+		return SentReply(str(body["id"]), post_url(self.base_url, body))
+
+	def _broadcast_category(self) -> int:
+		"""The id of the channel's first category (given as an id or a slug)."""
+		first = split_list(self.config.get("category"))[0].lower()
+		if first.isdigit():
+			return int(first)
+		listing = self._get("/categories.json", {"include_subcategories": "true"})
+		for category in _all_categories(listing["category_list"]["categories"]):
+			if str(category.get("slug", "")).lower() == first:
+				return int(category["id"])
+		raise ConnectorError(f"discourse: no category matches {first!r}; cannot open a status topic there")
 
 	def verify_credentials(self) -> AccountInfo:
 		"""``GET /session/current.json`` (404 when the key is not accepted)."""
@@ -286,6 +336,14 @@ def _json(response: requests.Response) -> dict[str, Any]:
 	except ValueError:
 		return {}
 	return body if isinstance(body, dict) else {}
+
+
+def _topic_id(value: str) -> int | None:
+	"""A topic as an admin gives it: ``88`` or a topic URL ``https://forum/t/status/88`` (or one of its posts)."""
+	if value.isdigit():
+		return int(value)
+	match = _TOPIC_URL.search(value)
+	return int(match.group(1)) if match else None
 
 
 def _int(value: Any) -> int | None:

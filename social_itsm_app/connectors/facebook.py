@@ -12,6 +12,8 @@ Page token and ``appsecret_proof`` (https://developers.facebook.com/docs/graph-a
 * ``GET /{conversation-id}/messages`` when a conversation has more new messages
   https://developers.facebook.com/docs/graph-api/reference/conversation/messages/
 * ``POST /{object-id}/comments`` (public reply)  https://developers.facebook.com/docs/graph-api/reference/object/comments/
+* ``POST /{page-id}/feed`` (``message``: a broadcast on the Page; its later parts are comments on that post)
+  https://developers.facebook.com/docs/graph-api/reference/page/feed/#publish
 * ``POST /{page-id}/messages`` (Send API: Messenger reply, or a private reply with ``recipient.comment_id``)
   https://developers.facebook.com/docs/messenger-platform/reference/send-api/
   https://developers.facebook.com/docs/messenger-platform/discovery/private-replies/
@@ -73,6 +75,11 @@ class FacebookConnector(Connector):
 	public_limit = 8000  # comment length
 	private_limit = 2000  # Messenger text
 	measure = "utf16"  # Meta counts UTF-16 units in places; never over either way
+	can_publish = True
+	publish_note = (
+		"Posts on the Facebook Page's feed (the Page token needs pages_manage_posts); a text over 8,000 "
+		"characters continues in numbered comments on that post."
+	)
 	max_pages = 5
 
 	def __init__(self, config, session: requests.Session | None = None):
@@ -215,6 +222,16 @@ class FacebookConnector(Connector):
 		if target == post_id:
 			return SentReply(comment_id, f"https://www.facebook.com/{post_id}?comment_id={comment_id}")
 		return SentReply(comment_id, f"https://www.facebook.com/{post_id}?comment_id={target}&reply_comment_id={comment_id}")
+
+	def _publish_part(self, text: str, previous: SentReply | None, idempotency_key: str | None) -> SentReply:
+		"""The first part is a Page post (``POST /{page-id}/feed``); later parts are comments on it, in order."""
+		if previous is None:
+			post_id = str(self._post(f"/{self.page_id}/feed", data={"message": text})["id"])
+			return SentReply(post_id, f"https://www.facebook.com/{post_id}")
+		# The post's id travels in every part's permalink (its path), so a resumed chain finds it too.
+		post_id = urlsplit(previous.url).path.strip("/") or previous.external_id
+		comment_id = str(self._post(f"/{post_id}/comments", data={"message": text})["id"])
+		return SentReply(comment_id, f"https://www.facebook.com/{post_id}?comment_id={comment_id}")
 
 	def _send_message(self, text: str, post: SocialPost, previous: SentReply | None) -> SentReply:
 		"""``POST /{page-id}/messages`` https://developers.facebook.com/docs/messenger-platform/reference/send-api/"""

@@ -10,6 +10,8 @@ Endpoints (API reference: https://www.reddit.com/dev/api, OAuth: https://github.
 * ``GET /r/{sub1+sub2}/new`` https://www.reddit.com/dev/api#GET_new
 * ``GET /search`` or ``/r/{subs}/search`` (``q``, ``sort=new``) https://www.reddit.com/dev/api#GET_search
 * ``POST /api/comment`` (``thing_id``, ``text``, ``api_type=json``) https://www.reddit.com/dev/api#POST_api_comment
+* ``POST /api/submit`` (``sr``, ``kind=self``, ``title``, ``text``): a broadcast as a self post in config
+  ``broadcast_target``; its later parts are comments, each on the part before  https://www.reddit.com/dev/api#POST_api_submit
 * ``GET /api/v1/me`` https://www.reddit.com/dev/api#GET_api_v1_me
 
 Traps handled: the bearer token is kept in ``saved_state`` with its expiry and reused (a new one only when it
@@ -45,7 +47,7 @@ from social_itsm_app.connectors.base import (
 )
 from social_itsm_app.connectors.errors import AuthError, ConnectorError, RateLimited
 from social_itsm_app.connectors.newest_first import read_newest_first
-from social_itsm_app.connectors.text import clean_text
+from social_itsm_app.connectors.text import clean_text, post_title
 
 TOKEN_URL = "https://www.reddit.com/api/v1/access_token"
 API_URL = "https://oauth.reddit.com"
@@ -56,6 +58,7 @@ EXPIRY_MARGIN = 120
 OVERLAP_SECONDS = 600
 INBOX_SOURCES = ("inbox", "unread", "off")
 _CONTEXT_LINK = re.compile(r"/comments/([a-z0-9]+)/")
+MAX_TITLE = 300  # Reddit's limit for a post title
 _WAIT = re.compile(r"(\d+)\s*(second|minute|hour)", re.IGNORECASE)
 
 
@@ -66,6 +69,12 @@ class RedditConnector(Connector):
 	secret_keys = ("client_secret", "password", "access_token")
 	public_limit = 10_000
 	private_limit = None  # private messages moved to Reddit Chat, which has no API
+	can_publish = True
+	publish_note = (
+		"Submits a self post to the subreddit set in \"Broadcast to\" (u_<username> is the account's own "
+		"profile); moderators of most subreddits remove such posts unless they allow them, so agree with them "
+		"first. Parts beyond 10,000 characters follow as comments."
+	)
 	measure = "chars"
 	max_pages = 5
 
@@ -83,6 +92,14 @@ class RedditConnector(Connector):
 		self.access_token: str | None = self.config.get("access_token") or None
 		self.expires_at = float(self.config.get("token_expires_at") or 0)
 		self._renewed = False
+		target = str(self.config.get("broadcast_target") or "").strip()
+		self.broadcast_subreddit = _subreddit(target) if target else None
+		if not self.broadcast_subreddit:
+			self.can_publish = False
+			self.publish_note = (
+				"reddit: set \"Broadcast to\" to a subreddit whose moderators allow status posts (or u_<username> "
+				"for the account's own profile); Reddit has no timeline of its own to post to"
+			)
 
 	# --- token -----------------------------------------------------------------------------------------
 
@@ -205,19 +222,43 @@ class RedditConnector(Connector):
 	def _send_part(
 		self, text: str, post: SocialPost, previous: SentReply | None, private: bool, idempotency_key: str | None
 	) -> SentReply:
-		"""``POST /api/comment`` https://www.reddit.com/dev/api#POST_api_comment"""
+		"""A comment on the previous part, else on the post answered."""
 		thing_id = previous.external_id if previous else str(post.reply_ref.get("thing_id") or post.external_id)
+		return self._comment(thing_id, text)
+
+	def _publish_part(self, text: str, previous: SentReply | None, idempotency_key: str | None) -> SentReply:
+		"""A self post (``POST /api/submit``); later parts are comments, each on the part before."""
+		if previous is not None:
+			return self._comment(previous.external_id, text)
+		form = {
+			"sr": self.broadcast_subreddit,
+			"kind": "self",
+			"title": post_title(text, MAX_TITLE),
+			"text": text,
+			"api_type": "json",
+			"resubmit": "true",  # a later update may repeat an earlier title
+			"sendreplies": "true",  # answers reach the inbox, which fetch reads: people reply "still down here"
+		}
+		data = self._checked("submit", self._api("POST", "/api/submit", data=form))
+		return SentReply(str(data["name"]), str(data.get("url") or ""))
+
+	def _comment(self, thing_id: str, text: str) -> SentReply:
+		"""``POST /api/comment`` https://www.reddit.com/dev/api#POST_api_comment"""
 		answer = self._api("POST", "/api/comment", data={"thing_id": thing_id, "text": text, "api_type": "json"})
-		result = answer.get("json")
-		if not isinstance(result, dict):
-			raise ConnectorError(f"reddit: unexpected answer to the comment: {str(answer)[:200]}")
-		if result.get("errors"):
-			raise comment_error(result)
-		comment = result["data"]["things"][0]["data"]
+		comment = self._checked("comment", answer)["things"][0]["data"]
 		return SentReply(str(comment["name"]), WEB_URL + str(comment.get("permalink") or ""))
 
+	def _checked(self, what: str, answer: dict[str, Any]) -> dict[str, Any]:
+		"""``api_type=json`` answers 200 with ``json.errors`` when Reddit refuses; else ``json.data``."""
+		result = answer.get("json")
+		if not isinstance(result, dict):
+			raise ConnectorError(f"reddit: unexpected answer to the {what}: {str(answer)[:200]}")
+		if result.get("errors"):
+			raise comment_error(result, what)
+		return result["data"]
 
-def comment_error(result: dict[str, Any]) -> ConnectorError:
+
+def comment_error(result: dict[str, Any], what: str = "comment") -> ConnectorError:
 	"""``json.errors`` is a list of ``[CODE, message, field]``; ``RATELIMIT`` says how long to wait."""
 	errors = [error for error in result["errors"] if isinstance(error, list | tuple) and error]
 	codes = {str(error[0]) for error in errors}
@@ -229,8 +270,8 @@ def comment_error(result: dict[str, Any]) -> ConnectorError:
 			found = _WAIT.search(message)
 			unit = {"second": 1, "minute": 60, "hour": 3600}[found.group(2).lower()] if found else 60
 			wait = int(found.group(1)) * unit if found else 60
-		return RateLimited(f"reddit: comment refused: {message}", reset_at=now + timedelta(seconds=float(wait)), status=200)
-	return ConnectorError(f"reddit: comment refused: {message}", status=200)
+		return RateLimited(f"reddit: {what} refused: {message}", reset_at=now + timedelta(seconds=float(wait)), status=200)
+	return ConnectorError(f"reddit: {what} refused: {message}", status=200)
 
 
 # --- parsing (module level: the benchmark calls parse_payload directly) ----------------------------------

@@ -18,6 +18,7 @@ _URL = re.compile(r"https?://\S+", re.IGNORECASE)
 _GRAPHEME = regex.compile(r"\X")
 _PICTOGRAPHIC = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
 _TOKEN = re.compile(r"\S+\s*|\s+")
+_PART_NUMBER = re.compile(r"\s*\((\d+)/(\d+)\)\s*$")
 _SENTENCE_END = re.compile(r"[.!?…。！？]['\")\]]*\s*$|\n\s*$")
 URL_WEIGHT = 23
 # twitter-text v3: code points in these ranges weigh 1, everything else 2.
@@ -84,6 +85,11 @@ def split_reply(text: str, limit: int, measure: str | Callable[[str], int] = "gr
 		digits += 1
 	total = len(chunks)
 	return [f"{chunk} ({index}/{total})" for index, chunk in enumerate(chunks, 1)]
+
+
+def without_part_number(text: str) -> str:
+	"""A part's text without the ``(i/n)`` that :func:`split_reply` added (to make a title of it)."""
+	return _PART_NUMBER.sub("", text)
 
 
 def _pack(text: str, budget: int, count: Callable[[str], int]) -> list[str]:

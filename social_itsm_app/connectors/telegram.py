@@ -4,6 +4,8 @@ Endpoints (``https://api.telegram.org/bot<token>/<method>``, reference https://c
 
 * ``getUpdates`` (``offset`` = last ``update_id`` + 1, ``allowed_updates``) https://core.telegram.org/bots/api#getupdates
 * ``sendMessage`` (``chat_id``, ``text``, ``reply_parameters``) https://core.telegram.org/bots/api#sendmessage
+  (a broadcast goes to config ``broadcast_target``: a channel or group, ``@name`` or ``-100...``, where the bot
+  is an admin allowed to post; later parts of a long one reply to the part before)
 * ``getMe`` https://core.telegram.org/bots/api#getme
 
 Traps handled: the token is part of every URL, so it is registered as a secret (redacted from every error) and
@@ -85,12 +87,25 @@ class TelegramConnector(Connector):
 	private_limit = 4096
 	measure = "utf16"
 	max_pages = 1  # see the module docstring: a higher offset confirms (deletes) the previous page
+	can_publish = True
+	publish_note = (
+		"Posts in the Telegram channel or group set in \"Broadcast to\" (@name or -100...), where the bot must "
+		"be an admin allowed to post messages; 4,096 characters a part."
+	)
 
 	def __init__(self, config, session: requests.Session | None = None):
 		super().__init__(config, session)
 		self.base_url = str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
 		self.page_size = config_int(self.config.get("page_size"), 100, 1, 100)
 		self.bot_username = str(self.config.get("bot_username") or "").lstrip("@") or None
+		self.broadcast_chat = _chat_ref(self.config.get("broadcast_target"))
+		if self.broadcast_chat is None:
+			# A bot has no timeline of its own: without a target chat this channel cannot broadcast.
+			self.can_publish = False
+			self.publish_note = (
+				"telegram: set \"Broadcast to\" to a channel or group (@acme_status or -100...) where the bot is "
+				"an admin allowed to post; a bot has no timeline of its own"
+			)
 
 	def _call(self, http_method: str, method: str, *, params: Any = None, body: Any = None) -> Any:
 		"""One Bot API method; answers are ``{"ok": true, "result": ...}``."""
@@ -193,6 +208,19 @@ class TelegramConnector(Connector):
 			body["reply_parameters"] = {"message_id": int(target), "allow_sending_without_reply": True}
 		if ref.get("message_thread_id") and body["chat_id"] == ref.get("chat_id"):
 			body["message_thread_id"] = ref["message_thread_id"]
+		return self._send_message(body)
+
+	def _publish_part(self, text: str, previous: SentReply | None, idempotency_key: str | None) -> SentReply:
+		"""A message in the broadcast chat; a later part replies to the part before (where it really went)."""
+		body: dict[str, Any] = {"chat_id": self.broadcast_chat, "text": text}
+		if previous is not None:
+			chat_id, message_id = _split_id(previous.external_id)
+			body["chat_id"] = chat_id
+			body["reply_parameters"] = {"message_id": message_id, "allow_sending_without_reply": True}
+		return self._send_message(body)
+
+	def _send_message(self, body: dict[str, Any]) -> SentReply:
+		"""``sendMessage`` https://core.telegram.org/bots/api#sendmessage"""
 		try:
 			message = self._call("POST", "sendMessage", body=body)
 		except ChatMigrated as moved:
@@ -338,6 +366,18 @@ def message_url(chat: dict[str, Any], message_id: int) -> str:
 	if chat_id.startswith("-100"):
 		return f"https://t.me/c/{chat_id[4:]}/{message_id}"
 	return ""
+
+
+def _chat_ref(value: Any) -> int | str | None:
+	"""A chat as an admin types it: ``@acme_status``, ``acme_status``, ``t.me/acme_status`` or a numeric id."""
+	text = str(value or "").strip()
+	for prefix in ("https://", "http://", "t.me/"):
+		text = text.removeprefix(prefix)
+	if not text:
+		return None
+	if text.lstrip("-").isdigit():
+		return int(text)
+	return "@" + text.lstrip("@")
 
 
 def _split_id(external_id: str) -> tuple[int, int]:

@@ -19,6 +19,8 @@ import unicodedata
 
 from bs4 import BeautifulSoup, Tag
 
+from social_itsm_app.connectors.split import without_part_number
+
 _DROP_TAGS = ("script", "style", "template", "noscript", "iframe", "object", "embed", "head", "svg", "math")
 _BLOCK_TAGS = frozenset(
 	"p div section article header footer li ul ol blockquote pre h1 h2 h3 h4 h5 h6 table tr aside figure".split()
@@ -296,6 +298,11 @@ def _same_link(label: str, href: str) -> bool:
 
 	label_bare, href_bare = bare(label), bare(href)
 	return bool(label_bare) and href_bare.startswith(label_bare)
+
+
+def post_title(text: str, limit: int) -> str:
+	"""A title for a new topic or post (Discourse, Reddit): the text's first line without a chain's ``(i/n)``."""
+	return first_line(without_part_number((text or "").strip().split("\n", 1)[0]), limit)
 
 
 def first_line(text: str, limit: int = 140) -> str:

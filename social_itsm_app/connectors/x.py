@@ -9,6 +9,7 @@ Endpoints (base ``https://api.x.com``, overridable with ``base_url``):
 * ``GET /2/dm_events`` (newest first, ``pagination_token``; no ``since_id``, so we stop at the last seen id)
   https://docs.x.com/x-api/direct-messages/get-dm-events
 * ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id``  https://docs.x.com/x-api/posts/create-post
+  (a broadcast: without ``reply`` for its first part, on the account's own timeline)
 * ``POST /2/dm_conversations/with/:participant_id/messages``
   https://docs.x.com/x-api/direct-messages/create-dm-message-by-participant-id
 * ``POST /2/oauth2/token`` (refresh an OAuth 2.0 user token: 2 h lifetime, single-use refresh tokens)
@@ -70,6 +71,12 @@ class XConnector(Connector):
 	secret_keys = ("bearer_token", "refresh_token", "client_secret")
 	public_limit = 280
 	private_limit = 10_000  # DM text limit
+	can_publish = True
+	publish_note = (
+		"Posts on this account's own X timeline (280 weighted characters a part; a longer text becomes a numbered "
+		"thread). Links are defanged unless \"Allow links in replies\" is on, as X bills posts with links higher; "
+		"the token needs the tweet.write scope."
+	)
 	measure = "x"
 	max_pages = 5
 
@@ -172,10 +179,15 @@ class XConnector(Connector):
 	# --- replies ---------------------------------------------------------------------------------------
 
 	def prepare_reply_text(self, text: str, post: SocialPost, private: bool) -> str:
+		return text.strip() if private else self._link_rule(text)
+
+	def prepare_publish_text(self, text: str) -> str:
+		return self._link_rule(text)
+
+	def _link_rule(self, text: str) -> str:
+		"""A public post keeps its links only when the channel allows them: X bills a post with a link far higher."""
 		text = text.strip()
-		if private or config_flag(self.config.get("allow_links_in_replies")):
-			return text
-		return defang_urls(text)
+		return text if config_flag(self.config.get("allow_links_in_replies")) else defang_urls(text)
 
 	def _send_part(
 		self, text: str, post: SocialPost, previous: SentReply | None, private: bool, idempotency_key: str | None
@@ -183,8 +195,18 @@ class XConnector(Connector):
 		if private:
 			return self._send_dm(text, post)
 		target = previous.external_id if previous else str(post.reply_ref.get("tweet_id") or post.external_id)
-		body = self._post("/2/tweets", {"text": text, "reply": {"in_reply_to_tweet_id": target}})
-		tweet_id = str(body["data"]["id"])
+		return self._tweet(text, target)
+
+	def _publish_part(self, text: str, previous: SentReply | None, idempotency_key: str | None) -> SentReply:
+		"""A post on the account's timeline; a later part of a long broadcast answers the part before (a thread)."""
+		return self._tweet(text, previous.external_id if previous else None)
+
+	def _tweet(self, text: str, in_reply_to: str | None) -> SentReply:
+		"""``POST /2/tweets`` https://docs.x.com/x-api/posts/create-post"""
+		payload: dict[str, Any] = {"text": text}
+		if in_reply_to:
+			payload["reply"] = {"in_reply_to_tweet_id": in_reply_to}
+		tweet_id = str(self._post("/2/tweets", payload)["data"]["id"])
 		return SentReply(tweet_id, f"https://x.com/i/web/status/{tweet_id}")
 
 	def _send_dm(self, text: str, post: SocialPost) -> SentReply:

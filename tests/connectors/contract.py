@@ -150,3 +150,15 @@ class ContractSuite:
 			rsps.add(self.case.fetch_method, self.case.fetch_url, status=200, json=[["not", "what"], {"we": 1}])
 			with pytest.raises(ConnectorError):
 				self.connector().fetch()
+
+	def test_publish_fails_only_with_a_connector_error_and_says_where_it_posts(self):
+		"""Unreachable network (nothing registered): a broadcast fails typed, reporting no part as sent."""
+		conn = self.connector(http_retries=0)
+		assert conn.publish_note, "publish_note tells admins where a broadcast goes, or why this channel cannot"
+		with responses.RequestsMock(assert_all_requests_are_fired=False):
+			with pytest.raises(ConnectorError) as caught:
+				conn.publish("Investigating: logins fail for some of you; next update within 30 minutes.")
+		assert caught.value.sent == []
+		assert caught.value.__cause__ is None
+		if not conn.can_publish:
+			assert str(caught.value) == conn.publish_note

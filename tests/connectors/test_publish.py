@@ -8,6 +8,7 @@ network's documented answers (tests/fixtures/<network>/).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from social_itsm_app.connectors import (
 from social_itsm_app.connectors.split import MEASURES
 from tests.connectors.contract import load_fixture
 
+RESOLVED = "Resolved: VPN logins work again in Frankfurt."
 LONG = "The VPN gateway in Frankfurt is down since 09:12 UTC; we are switching traffic to Amsterdam. " * 12
 
 
@@ -55,6 +57,7 @@ class PublishCase:
 	chained_to: Callable[[list[SentReply], int], str] = lambda sent, i: sent[i - 1].external_id
 	# Calls made before a part (a login), registered for every test.
 	prelude: Callable[[responses.RequestsMock], None] | None = None
+	rate_limit_status: int = 429
 	rate_limit_headers: dict[str, str] = field(default_factory=lambda: {"Retry-After": "120"})
 	rate_limit_body: Any = field(default_factory=lambda: {"error": "Too many requests"})
 	auth_status: int = 401
@@ -111,6 +114,120 @@ def mastodon_answer(request: requests.PreparedRequest, number: int) -> tuple[Any
 	return payload, sent.get("in_reply_to_id"), sent["status"]
 
 
+# --- Bluesky -----------------------------------------------------------------------------------------------
+
+BSKY = "https://bsky.example/xrpc"
+BSKY_DID = "did:plc:acmehelp5dzzi6pc4ktk2"
+
+
+def bluesky_answer(request: requests.PreparedRequest, number: int) -> tuple[Any, str | None, str]:
+	record = body_json(request)["record"]
+	uri = f"at://{BSKY_DID}/app.bsky.feed.post/3lbpub{number + 1:04d}"
+	payload = {**load_fixture("bluesky", "create_record"), "uri": uri, "cid": f"bafyreipub{number + 1:04d}"}
+	return payload, (record.get("reply") or {}).get("parent", {}).get("uri"), record["text"]
+
+
+def bluesky_records(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+	"""``getRecord`` of one of our earlier top-level parts (a chain resumed by a new connector)."""
+	rkey = parse_qs(request.url.split("?", 1)[1])["rkey"][0]
+	uri = f"at://{BSKY_DID}/app.bsky.feed.post/{rkey}"
+	record = {"$type": "app.bsky.feed.post", "text": "(1/2)", "createdAt": "2026-11-23T08:20:00.000Z"}
+	return 200, {}, json.dumps({"uri": uri, "cid": "bafyreipub" + rkey[-4:], "value": record})
+
+
+def bluesky_prelude(rsps: responses.RequestsMock) -> None:
+	rsps.add(responses.POST, f"{BSKY}/com.atproto.server.refreshSession", json=load_fixture("bluesky", "session"))
+	rsps.add(responses.POST, f"{BSKY}/com.atproto.server.createSession", json=load_fixture("bluesky", "session"))
+	rsps.add_callback(responses.GET, re.compile(f"{BSKY}/com.atproto.repo.getRecord.*"), callback=bluesky_records)
+
+
+def jwt(subject: str, expires: int, tag: str) -> str:
+	claims = base64.urlsafe_b64encode(json.dumps({"sub": subject, "exp": expires}).encode()).decode().rstrip("=")
+	return f"eyJhbGciOiJFUzI1NksifQ.{claims}.{tag}-signature"
+
+
+# --- X ----------------------------------------------------------------------------------------------------
+
+X_API = "https://api.x.com/2"
+
+
+def x_answer(request: requests.PreparedRequest, number: int) -> tuple[Any, str | None, str]:
+	sent = body_json(request)
+	tweet_id = str(1861237000000000100 + number)
+	payload = {**load_fixture("x", "post_created"), "data": {"id": tweet_id, "text": sent["text"], "edit_history_tweet_ids": [tweet_id]}}
+	return payload, (sent.get("reply") or {}).get("in_reply_to_tweet_id"), sent["text"]
+
+
+# --- Facebook Page --------------------------------------------------------------------------------------------
+
+GRAPH = "https://graph.facebook.com/v21.0"
+PAGE_ID = "104000000000001"
+
+
+def facebook_answer(request: requests.PreparedRequest, number: int) -> tuple[Any, str | None, str]:
+	path = request.path_url.split("?", 1)[0].removeprefix("/v21.0/")
+	target = None if path == f"{PAGE_ID}/feed" else path.removesuffix("/comments")
+	object_id = f"{PAGE_ID}_12211000000000{number + 1:04d}" if target is None else f"12211000000000{number + 1:04d}_9000"
+	return {"id": object_id}, target, form(request)["message"]
+
+
+# --- Telegram ---------------------------------------------------------------------------------------------
+
+BOT_TOKEN = "6000000001:AAH-telegram-SECRET-token"
+STATUS_CHANNEL = {"id": -1001234567890, "title": "Acme status", "username": "acme_status", "type": "channel"}
+
+
+def telegram_answer(request: requests.PreparedRequest, number: int) -> tuple[Any, str | None, str]:
+	sent = body_json(request)
+	reply = sent.get("reply_parameters")
+	target = f"{sent['chat_id']}:{reply['message_id']}" if reply else None
+	message = {"message_id": 101 + number, "sender_chat": STATUS_CHANNEL, "chat": STATUS_CHANNEL, "date": 1795421000,
+		"text": sent["text"]}
+	return {"ok": True, "result": message}, target, sent["text"]
+
+
+# --- Discourse --------------------------------------------------------------------------------------------
+
+FORUM = "https://forum.example.com"
+STATUS_TOPIC = 77
+
+
+def discourse_answer(request: requests.PreparedRequest, number: int) -> tuple[Any, str | None, str]:
+	"""Post ids and numbers go together (id 1300 is post 2, ...), so a reply's post number names the part."""
+	sent = body_json(request)
+	replied = sent.get("reply_to_post_number")
+	payload = {
+		**load_fixture("discourse", "post_created"),
+		"id": 1300 + number,
+		"post_number": number + 2,
+		"topic_id": sent.get("topic_id") or 91,
+		"topic_slug": "service-status",
+		"raw": sent["raw"],
+	}
+	return payload, str(1300 + replied - 2) if replied else None, sent["raw"]
+
+
+# --- Reddit -----------------------------------------------------------------------------------------------
+
+REDDIT = "https://oauth.reddit.com"
+
+
+def reddit_answer(request: requests.PreparedRequest, number: int) -> tuple[Any, str | None, str]:
+	sent = form(request)
+	if request.path_url.startswith("/api/submit"):
+		data = {"url": f"https://www.reddit.com/r/acmestatus/comments/pub{number}/vpn_down/", "drafts_count": 0,
+			"id": f"pub{number}", "name": f"t3_pub{number}"}
+		return {"json": {"errors": [], "data": data}}, None, sent["text"]
+	comment = load_fixture("reddit", "comment_created")
+	comment["json"]["data"]["things"][0]["data"].update(name=f"t1_c{number}", id=f"c{number}", body=sent["text"],
+		parent_id=sent["thing_id"], permalink=f"/r/acmestatus/comments/pub0/vpn_down/c{number}/")
+	return comment, sent["thing_id"], sent["text"]
+
+
+def reddit_prelude(rsps: responses.RequestsMock) -> None:
+	rsps.add(responses.POST, "https://www.reddit.com/api/v1/access_token", json=load_fixture("reddit", "token"))
+
+
 CASES = [
 	PublishCase(
 		network="mastodon",
@@ -118,6 +235,79 @@ CASES = [
 		endpoints=[("POST", f"{MASTODON}/api/v1/statuses")],
 		answer=mastodon_answer,
 		rate_limit_headers={"X-RateLimit-Reset": "2026-11-23T08:30:00.000Z"},
+	),
+	PublishCase(
+		network="bluesky",
+		config={
+			"base_url": BSKY.removesuffix("/xrpc"),
+			"identifier": "acme.help",
+			"app_password": "abcd-efgh-ijkl-mnop",
+			"access_jwt": jwt(BSKY_DID, 4102444800, "stored-access"),
+			"refresh_jwt": jwt(BSKY_DID, 4102444800, "stored-refresh"),
+			"did": BSKY_DID,
+			"handle": "acme.help",
+		},
+		endpoints=[("POST", f"{BSKY}/com.atproto.repo.createRecord")],
+		answer=bluesky_answer,
+		prelude=bluesky_prelude,
+		rate_limit_headers={"ratelimit-remaining": "0", "ratelimit-reset": "1795421100"},
+		rate_limit_body={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+		auth_body={"error": "AuthenticationRequired", "message": "Invalid identifier or password"},
+	),
+	PublishCase(
+		network="x",
+		config={"bearer_token": "x-user-token-SECRET-1", "user_id": "1500000000000000001"},
+		endpoints=[("POST", f"{X_API}/tweets")],
+		answer=x_answer,
+		rate_limit_headers={"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0", "x-rate-limit-reset": "1795421100"},
+		rate_limit_body=load_fixture("x", "rate_limited"),
+		auth_body={"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"},
+	),
+	PublishCase(
+		network="facebook",
+		config={"page_id": PAGE_ID, "page_access_token": "EAAB-page-token-SECRET", "app_secret": "fb-app-secret-SECRET",
+			"reply_limit": 400},
+		endpoints=[("POST", re.compile(f"{GRAPH}/{PAGE_ID}/feed.*")), ("POST", re.compile(f"{GRAPH}/[0-9_]+/comments.*"))],
+		answer=facebook_answer,
+		# Comments continue the Page post itself (Graph threads are two levels deep).
+		chained_to=lambda sent, i: sent[0].external_id,
+		rate_limit_status=400,
+		rate_limit_headers={},
+		rate_limit_body=load_fixture("facebook", "rate_limit_error"),
+		auth_status=400,
+		auth_body=load_fixture("facebook", "token_error"),
+	),
+	PublishCase(
+		network="telegram",
+		config={"bot_token": BOT_TOKEN, "broadcast_target": "@acme_status", "reply_limit": 400},
+		endpoints=[("POST", f"https://api.telegram.org/bot{BOT_TOKEN}/sendMessage")],
+		answer=telegram_answer,
+		rate_limit_headers={"Retry-After": "35"},
+		rate_limit_body={"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 35",
+			"parameters": {"retry_after": 35}},
+		auth_body={"ok": False, "error_code": 401, "description": "Unauthorized"},
+	),
+	PublishCase(
+		network="discourse",
+		config={"base_url": FORUM, "api_key": "discourse-api-key-SECRET", "api_username": "helpdesk_bot",
+			"broadcast_target": str(STATUS_TOPIC), "reply_limit": 400},
+		endpoints=[("POST", f"{FORUM}/posts.json")],
+		answer=discourse_answer,
+		rate_limit_headers={"Retry-After": "37"},
+		rate_limit_body=load_fixture("discourse", "rate_limited"),
+		auth_status=403,
+		auth_body=load_fixture("discourse", "invalid_access"),
+	),
+	PublishCase(
+		network="reddit",
+		config={"client_id": "reddit-client-id", "client_secret": "reddit-secret-SECRET", "username": "acme_help",
+			"password": "reddit-password-SECRET", "user_agent": "frappe:social_itsm_app:0.1 (by /u/acme_help)",
+			"broadcast_target": "r/acmestatus", "reply_limit": 400},
+		endpoints=[("POST", f"{REDDIT}/api/submit"), ("POST", f"{REDDIT}/api/comment")],
+		answer=reddit_answer,
+		prelude=reddit_prelude,
+		rate_limit_headers={"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": "120"},
+		rate_limit_body={"message": "Too Many Requests", "error": 429},
 	),
 ]
 
@@ -160,8 +350,6 @@ def test_every_network_that_publishes_is_tested_and_says_where():
 	classes = [connector_class(network) for network in NETWORKS]
 	assert {cls.network for cls in classes if cls.can_publish} <= {case.network for case in CASES}
 	for cls in classes:
-		if not cls.can_publish and cls.network != "feed":
-			continue  # TODO(H3): the remaining networks follow
 		assert cls.publish_note, f"{cls.network}: publish_note tells admins where a broadcast goes or why not"
 
 
@@ -199,7 +387,7 @@ def test_already_sent_parts_are_skipped(case):
 
 
 def test_a_rate_limit_mid_chain_says_when_and_what_was_sent(case):
-	error, network = publish_error(case, LONG, {1: (429, case.rate_limit_headers, case.rate_limit_body)})
+	error, network = publish_error(case, LONG, {1: (case.rate_limit_status, case.rate_limit_headers, case.rate_limit_body)})
 	assert isinstance(error, RateLimited)
 	assert error.reset_at.tzinfo is not None
 	assert len(error.sent) == 1 and network.parts[0].target is None
@@ -214,7 +402,9 @@ def test_a_gateway_error_after_the_post_left_may_have_delivered_it(case):
 
 def test_refused_credentials_are_an_auth_error_without_secrets(case):
 	body = {"echo": " ".join(secrets(case)), **case.auth_body} if isinstance(case.auth_body, dict) else case.auth_body
-	error, _ = publish_error(case, "Resolved.", {0: (case.auth_status, {}, body)})
+	# Every attempt refused: a connector that renews its session on a 401 tries once more.
+	refused = {number: (case.auth_status, {}, body) for number in range(3)}
+	error, _ = publish_error(case, RESOLVED, refused)
 	assert isinstance(error, AuthError)
 	for secret in secrets(case):
 		assert secret not in str(error) and secret not in repr(error.args)
@@ -230,7 +420,7 @@ def test_any_failure_leaves_as_a_connector_error_without_chain(case):
 		for method, url in case.endpoints:
 			rsps.add_callback(method, url, callback=broken)
 		with pytest.raises(ConnectorError) as caught:
-			connector(case).publish("Resolved.")
+			connector(case).publish(RESOLVED)
 	assert caught.value.__cause__ is None and caught.value.__context__ is None
 	assert caught.value.sent == []
 	for secret in secrets(case):
@@ -244,12 +434,12 @@ def test_an_answer_of_the_wrong_shape_is_a_connector_error(case):
 		for method, url in case.endpoints:
 			rsps.add(method, url, json=[["not", "a", "post"]])
 		with pytest.raises(ConnectorError):
-			connector(case).publish("Resolved.")
+			connector(case).publish(RESOLVED)
 
 
 def test_an_empty_text_is_refused_before_any_call(case):
 	with responses.RequestsMock(assert_all_requests_are_fired=False):
-		with pytest.raises(ConnectorError, match="nothing to publish"):
+		with pytest.raises(ConnectorError, match="nothing to publish|too short"):
 			connector(case).publish("   \n ")
 
 
@@ -261,7 +451,7 @@ def test_a_feed_refuses_to_publish():
 	assert not feed.can_publish
 	with responses.RequestsMock():  # no request at all
 		with pytest.raises(ConnectorError, match="Feed channels are read-only"):
-			feed.publish("Resolved.")
+			feed.publish(RESOLVED)
 
 
 # --- network specifics --------------------------------------------------------------------------------------
@@ -281,7 +471,7 @@ def test_mastodon_posts_a_public_status_with_the_callers_idempotency_key():
 
 def test_mastodon_retries_a_5xx_under_the_same_key():
 	mastodon = CASES[0]
-	sent, network = publish(mastodon, "Resolved.", {0: (503, {}, {"error": "busy"})})
+	sent, network = publish(mastodon, RESOLVED, {0: (503, {}, {"error": "busy"})})
 	assert len(sent) == 1 and len(network.parts) == 2
 	assert len({part.request.headers["Idempotency-Key"] for part in network.parts}) == 1
 
@@ -299,3 +489,137 @@ def test_mastodon_fake_server_takes_a_broadcast_once_per_key():
 	assert server.created[0]["in_reply_to_id"] is None
 	assert [c["in_reply_to_id"] for c in server.created[1:]] == [s.external_id for s in first[:-1]]
 	assert {c["visibility"] for c in server.created} == {"public"}
+
+
+def test_bluesky_chain_names_the_first_part_as_root_of_every_later_part():
+	bluesky = next(case for case in CASES if case.network == "bluesky")
+	sent, network = publish(bluesky, LONG)
+	records = [body_json(part.request)["record"] for part in network.parts]
+	assert "reply" not in records[0]
+	assert network.parts[0].request.url == f"{BSKY}/com.atproto.repo.createRecord"
+	assert body_json(network.parts[0].request)["repo"] == BSKY_DID
+	first = {"uri": sent[0].external_id, "cid": "bafyreipub0001"}
+	for index, record in enumerate(records[1:], 1):
+		assert record["reply"]["root"] == first
+		assert record["reply"]["parent"]["uri"] == sent[index - 1].external_id
+	assert sent[0].url == "https://bsky.app/profile/acme.help/post/3lbpub0001"
+
+
+def test_bluesky_resumed_chain_learns_the_root_and_cid_of_the_sent_part():
+	bluesky = next(case for case in CASES if case.network == "bluesky")
+	done = [SentReply(f"at://{BSKY_DID}/app.bsky.feed.post/3lbold0001", "")]
+	sent, network = publish(bluesky, LONG, already_sent=done)
+	reply = body_json(network.parts[0].request)["record"]["reply"]
+	assert reply["root"] == reply["parent"] == {"uri": done[0].external_id, "cid": "bafyreipub0001"}
+	assert sent[0] == done[0]
+
+
+def case_of(network: str) -> PublishCase:
+	return next(case for case in CASES if case.network == network)
+
+
+def test_x_posts_the_thread_with_links_defanged_unless_the_channel_allows_them():
+	x = case_of("x")
+	text = "Resolved. Details: https://status.example.com/incidents/42"
+	_, network = publish(x, text)
+	assert body_json(network.parts[0].request) == {"text": "Resolved. Details: status[.]example[.]com/incidents/42"}
+	assert network.parts[0].request.headers["Authorization"] == "Bearer x-user-token-SECRET-1"
+	_, network = publish(x, text, config={"allow_links_in_replies": 1})
+	assert body_json(network.parts[0].request) == {"text": text}
+	sent, network = publish(x, LONG)
+	assert body_json(network.parts[1].request)["reply"] == {"in_reply_to_tweet_id": sent[0].external_id}
+	assert sent[0].url == f"https://x.com/i/web/status/{sent[0].external_id}"
+
+
+def test_facebook_posts_on_the_page_feed_and_continues_in_comments_on_that_post():
+	facebook = case_of("facebook")
+	sent, network = publish(facebook, LONG)
+	first, second = network.parts[:2]
+	assert first.request.path_url.startswith(f"/v21.0/{PAGE_ID}/feed?")
+	assert "appsecret_proof=" in first.request.path_url
+	assert form(first.request) == {"message": first.text}
+	assert second.request.path_url.startswith(f"/v21.0/{sent[0].external_id}/comments?")
+	assert sent[0].url == f"https://www.facebook.com/{sent[0].external_id}"
+	# Resumed from what the reply log stores (id and url of a comment), later parts still go under the post.
+	resumed, network = publish(facebook, LONG, already_sent=sent[:2])
+	assert network.parts[0].target == sent[0].external_id and resumed[:2] == sent[:2]
+
+
+def test_telegram_posts_in_the_broadcast_chat_and_replies_to_the_part_before():
+	telegram = case_of("telegram")
+	sent, network = publish(telegram, LONG)
+	assert body_json(network.parts[0].request) == {"chat_id": "@acme_status", "text": network.parts[0].text}
+	assert body_json(network.parts[1].request)["chat_id"] == STATUS_CHANNEL["id"]
+	assert sent[0] == SentReply(f"{STATUS_CHANNEL['id']}:101", "https://t.me/acme_status/101")
+
+
+@pytest.mark.parametrize(
+	("typed", "chat"),
+	[("@acme_status", "@acme_status"), ("acme_status", "@acme_status"), ("https://t.me/acme_status", "@acme_status"),
+	 ("-1001234567890", -1001234567890)],
+)
+def test_telegram_broadcast_target_as_admins_type_it(typed, chat):
+	telegram = get_connector("telegram", {"bot_token": BOT_TOKEN, "broadcast_target": typed})
+	assert telegram.can_publish and telegram.broadcast_chat == chat
+
+
+@pytest.mark.parametrize(
+	("network", "config"),
+	[
+		("telegram", {"bot_token": BOT_TOKEN}),
+		("reddit", {**case_of("reddit").config, "broadcast_target": ""}),
+		("discourse", {"base_url": FORUM, "api_key": "k-SECRET", "api_username": "bot"}),
+		("discourse", {"base_url": FORUM, "api_key": "k-SECRET", "api_username": "bot", "broadcast_target": "status"}),
+	],
+)
+def test_a_channel_without_a_broadcast_target_says_so_and_sends_nothing(network, config):
+	conn = get_connector(network, config)
+	assert type(conn).can_publish and not conn.can_publish  # the network could, this channel is not set up
+	assert "Broadcast to" in conn.publish_note
+	with responses.RequestsMock():  # no request at all
+		with pytest.raises(ConnectorError) as caught:
+			conn.publish(RESOLVED)
+	assert str(caught.value) == conn.publish_note
+
+
+def test_discourse_posts_in_the_status_topic():
+	discourse = case_of("discourse")
+	sent, network = publish(discourse, RESOLVED, config={"broadcast_target": f"{FORUM}/t/service-status/{STATUS_TOPIC}/12"})
+	assert body_json(network.parts[0].request) == {"raw": RESOLVED, "topic_id": STATUS_TOPIC}
+	assert network.parts[0].request.headers["Api-Key"] == "discourse-api-key-SECRET"
+	assert sent == [SentReply("1300", f"{FORUM}/t/service-status/{STATUS_TOPIC}/2")]
+
+
+def test_discourse_opens_a_topic_in_the_channels_category_titled_by_the_first_line():
+	discourse = case_of("discourse")
+	network = FakeNetwork(discourse)
+	with responses.RequestsMock() as rsps:
+		network.register(rsps)
+		rsps.add(responses.GET, f"{FORUM}/categories.json", json=load_fixture("discourse", "categories"))
+		config = {**discourse.config, "broadcast_target": "", "category": "vpn, it-support"}
+		get_connector("discourse", {"http_backoff": 0, **config}).publish("VPN outage in Frankfurt\n" + LONG)
+	first = body_json(network.parts[0].request)
+	assert first["title"] == "VPN outage in Frankfurt" and first["category"] == 9
+	assert "topic_id" not in first
+	assert body_json(network.parts[1].request)["topic_id"] == 91
+
+
+def test_reddit_submits_a_self_post_and_continues_in_comments():
+	reddit = case_of("reddit")
+	sent, network = publish(reddit, "VPN outage in Frankfurt\n" + LONG)
+	submitted = form(network.parts[0].request)
+	assert submitted["sr"] == "acmestatus" and submitted["kind"] == "self"
+	assert submitted["title"] == "VPN outage in Frankfurt"
+	assert submitted["text"] == network.parts[0].text
+	assert sent[0] == SentReply("t3_pub0", "https://www.reddit.com/r/acmestatus/comments/pub0/vpn_down/")
+	assert form(network.parts[1].request)["thing_id"] == "t3_pub0"
+	assert "moderators" in type(connector(reddit)).publish_note
+
+
+def test_reddit_ratelimit_in_the_answer_body_is_rate_limited():
+	reddit = case_of("reddit")
+	refused = {"json": {"errors": [["RATELIMIT", "Take a break for 9 minutes before trying again.", "ratelimit"]],
+		"ratelimit": 540.0}}
+	error, network = publish_error(reddit, RESOLVED, {0: (200, {}, refused)})
+	assert isinstance(error, RateLimited) and "submit refused" in str(error)
+	assert len(network.parts) == 1
