@@ -3,6 +3,10 @@
 One select finds the posts already stored, one select (plus one bulk insert) resolves identities, one select
 finds the tickets of the batch's threads, and one multi-row INSERT IGNORE stores the batch. The caller commits
 the batch together with the channel's new cursor, so a killed worker loses nothing and doubles nothing.
+
+Fresh posts that report an outage go to the early-warning detector (incidents/detection.py): a few Redis calls
+for a batch that has such reports, and queries only when an incident opens or grows. An incident's reports carry
+it and wait for it instead of being auto-converted one by one.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from frappe.utils import now_datetime
 from social_itsm_app.connectors import SocialPost
 from social_itsm_app.connectors.safe_values import redact_payload, safe_url, scrub_surrogates, truncate
 from social_itsm_app.connectors.text import clean_text, first_line
+from social_itsm_app.incidents import detection
 from social_itsm_app.people.identities import resolve_identities
 from social_itsm_app.statuses import LINKED, NEW
 from social_itsm_app.triage import RuleSet, triage
@@ -35,7 +40,7 @@ POST_FIELDS = [
 	"author_name", "author_handle", "author_id", "social_identity",
 	"text", "language", "thread_id", "in_reply_to_id",
 	"sentiment", "mood", "urgency", "urgency_level", "matched_rule", "is_backlog", "ticket_doctype", "ticket", "raw",
-	"reply_ref",
+	"reply_ref", "social_incident",
 ]
 MAX_RAW = 60_000  # bytes of the original payload kept for audit
 
@@ -165,17 +170,31 @@ def store_posts(
 	now = now_datetime()
 	max_age = auto_action_max_age()
 	user = frappe.session.user
-	rows = []
+	services = detection.catalogue() if detection.enabled() else None
+	decided, reports = [], []
 	for post in fresh:
 		# Connectors already hand over plain text; the store does not rely on that (defence in depth).
 		post.text = clean_text(post.text)
 		verdict = triage(post, channel, rules, guard)
-		ticket = threads.ticket_for(post)  # also gives the post its thread's root when its parent is known
-		status = LINKED if ticket and verdict.status == NEW else verdict.status
 		posted_at = to_site_datetime(post.created_at)
 		backlog = is_backlog(posted_at, listening_since, now, max_age)
-		batch.backlog += backlog
 		name = frappe.generate_hash(length=12)
+		decided.append((name, post, verdict, posted_at, backlog))
+		# Outage reports: fresh, current and neither spam nor ignored (a spam flood never fires an incident).
+		if services is not None and not backlog and verdict.status == NEW:
+			report = detection.candidate(services, name, network, post)
+			if report is not None:
+				reports.append(report)
+	found = detection.detect(reports, services) if reports else None
+	members = found.members if found else {}
+	rows = []
+	for name, post, verdict, posted_at, backlog in decided:
+		ticket = threads.ticket_for(post)  # also gives the post its thread's root when its parent is known
+		member = members.get(name)
+		if ticket is None and member is not None:
+			ticket = member.parent  # a confirmed incident's report goes on its parent ticket's timeline
+		status = LINKED if ticket and verdict.status == NEW else verdict.status
+		batch.backlog += backlog
 		rows.append((
 			name, now, now, user, user, 0, 0,
 			post_title(post), channel, network, post.external_id, safe_url(post.url), post.kind, status,
@@ -186,15 +205,19 @@ def store_posts(
 			verdict.sentiment, mood_label(verdict.sentiment), verdict.urgency, urgency_label(verdict.urgency), verdict.rule,
 			int(backlog), ticket[0] if status == LINKED else None, ticket[1] if status == LINKED else None,
 			_raw_json(post.raw), json.dumps(post.reply_ref) if post.reply_ref else None,
+			member.incident if member else None,
 		))
 		batch.new.append(name)
 		if status == LINKED:
 			batch.linked.append(name)
 			# A later post in the same batch that answers this one joins the same ticket.
 			threads.add(post.external_id, post.thread_id, ticket)
-		elif verdict.action == CONVERT and status == NEW and not backlog:
+		elif verdict.action == CONVERT and status == NEW and not backlog and member is None:
+			# An incident's reports wait for the incident (one parent ticket), not a ticket each.
 			batch.to_convert.append(name)
 	insert_rows(channel, [fit_row(row) for row in rows], batch)
+	if found:
+		found.finish()  # the incidents' counters and linked tickets from the stored posts, and who to tell
 	report_regex_timeouts(rules)
 	return batch
 
