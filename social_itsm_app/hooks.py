@@ -54,6 +54,8 @@ scheduler_events = {
 			"social_itsm_app.replies.outbound.retry_due_replies",
 		],
 	},
+	# Early warning's lead time: the first ticket by another route about a recent incident's service.
+	"hourly": ["social_itsm_app.incidents.measures.fill_lead_times"],
 	"daily_long": ["social_itsm_app.ingest.retention.purge_old_posts"],
 }
 
