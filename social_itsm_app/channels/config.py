@@ -27,6 +27,7 @@ NETWORK_KEYS: dict[str, str | None] = {
 PUSHED_NETWORKS = tuple(label for label, key in NETWORK_KEYS.items() if key is None)
 
 # connector key -> {config key: channel field}; which keys are required is the connector's own required_keys.
+# ``broadcast_target`` only where a broadcast needs a place (elsewhere it goes to the account's own timeline).
 FIELD_MAP: dict[str, dict[str, str]] = {
 	"x": {
 		"bearer_token": "access_token",
@@ -53,6 +54,7 @@ FIELD_MAP: dict[str, dict[str, str]] = {
 		"subreddits": "subreddits",
 		"query": "search_query",
 		"base_url": "base_url",
+		"broadcast_target": "broadcast_target",
 	},
 	"facebook": {
 		"page_id": "account_id",
@@ -60,12 +62,18 @@ FIELD_MAP: dict[str, dict[str, str]] = {
 		"app_secret": "client_secret",
 		"base_url": "base_url",
 	},
-	"telegram": {"bot_token": "access_token", "bot_username": "account_handle", "base_url": "base_url"},
+	"telegram": {
+		"bot_token": "access_token",
+		"bot_username": "account_handle",
+		"base_url": "base_url",
+		"broadcast_target": "broadcast_target",
+	},
 	"discourse": {
 		"base_url": "base_url",
 		"api_key": "access_token",
 		"api_username": "account_handle",
 		"category": "category",
+		"broadcast_target": "broadcast_target",
 	},
 	"feed": {"url": "base_url", "css_selector": "css_selector"},
 }

@@ -623,3 +623,13 @@ def test_reddit_ratelimit_in_the_answer_body_is_rate_limited():
 	error, network = publish_error(reddit, RESOLVED, {0: (200, {}, refused)})
 	assert isinstance(error, RateLimited) and "submit refused" in str(error)
 	assert len(network.parts) == 1
+
+
+def test_the_channels_broadcast_to_field_reaches_the_connectors_that_need_it():
+	from social_itsm_app.channels.config import FIELD_MAP, connector_config
+
+	needing = {key for key, fields in FIELD_MAP.items() if fields.get("broadcast_target") == "broadcast_target"}
+	assert needing == {"telegram", "discourse", "reddit"}
+	config = connector_config({"network": "Telegram", "access_token": BOT_TOKEN, "broadcast_target": " @acme_status "})
+	telegram = get_connector("telegram", config)
+	assert telegram.can_publish and telegram.broadcast_chat == "@acme_status"
