@@ -34,6 +34,8 @@ before_uninstall = "social_itsm_app.install.before_uninstall"
 
 # Desk forms of the hosts' ticket doctypes: the social panel and "Reply on <network>"
 doctype_js = {"HD Ticket": "public/js/ticket_social.js", "Issue": "public/js/ticket_social.js"}
+# Every desk page: an alert when the detector opens an incident (the social_itsm_incident realtime event).
+app_include_js = ["/assets/social_itsm_app/js/incident_alert.js"]
 
 # Document events
 # ---------------

@@ -23,6 +23,10 @@ class HostProfile:
 	agent_roles: tuple[str, ...]
 	# Helpdesk copies a ticket's first received message into its description; ERPNext's Issue does not.
 	first_message_fills_description: bool
+	# An answered ticket the customer may still reopen by replying, and one that is done.
+	resolved_status: str
+	closed_status: str
+	resolution_field: str
 
 
 HELPDESK = HostProfile(
@@ -36,6 +40,10 @@ HELPDESK = HostProfile(
 	customer_doctype="HD Customer",
 	agent_roles=("Agent", "Agent Manager"),
 	first_message_fills_description=True,
+	# Helpdesk 1.5: Open, Replied, Resolved, Closed (a non-agent must give feedback to resolve).
+	resolved_status="Resolved",
+	closed_status="Closed",
+	resolution_field="resolution_details",
 )
 
 ERPNEXT_SUPPORT = HostProfile(
@@ -49,6 +57,10 @@ ERPNEXT_SUPPORT = HostProfile(
 	customer_doctype="Customer",
 	agent_roles=("Support Team",),
 	first_message_fills_description=False,
+	# ERPNext 15: Open, Replied, On Hold, Resolved, Closed.
+	resolved_status="Resolved",
+	closed_status="Closed",
+	resolution_field="resolution_details",
 )
 
 PROFILES = {profile.ticket_doctype: profile for profile in (HELPDESK, ERPNEXT_SUPPORT)}

@@ -46,6 +46,36 @@ class TicketAdapter:
 		ticket.insert(ignore_permissions=True)
 		return str(ticket.name), ticket.subject
 
+	def create_parent(self, subject: str, description: str, fields: dict[str, Any], raised_by: str) -> str:
+		"""Insert an incident's parent ticket: raised by the agent who confirmed it, the reason as description.
+
+		Helpdesk would turn a description given at insert into a message received from ``raised_by``; the
+		description is written afterwards instead, so the timeline holds the reporters' posts only (Helpdesk
+		keeps a description it already has when those arrive).
+		"""
+		ticket = frappe.new_doc(self.doctype)
+		ticket.update({"subject": subject[:140], "raised_by": raised_by})
+		if not self.profile.first_message_fills_description:
+			ticket.description = description
+		self.apply_fields(ticket, fields)
+		ticket.flags.social_itsm = True
+		ticket.insert(ignore_permissions=True)
+		if self.profile.first_message_fills_description:
+			ticket.db_set("description", description, update_modified=False)
+		return str(ticket.name)
+
+	def resolve(self, ticket: str, resolution: str, close: bool = False) -> None:
+		"""Mark the ticket resolved (or closed) with ``resolution`` (HTML) as its resolution details."""
+		doc = frappe.get_doc(self.doctype, ticket)
+		status = self.profile.closed_status if close else self.profile.resolved_status
+		if doc.status in (status, self.profile.closed_status):
+			return  # already done (a retried resolve, or an agent closed it meanwhile)
+		doc.status = status
+		if doc.meta.has_field(self.profile.resolution_field):
+			doc.set(self.profile.resolution_field, resolution)
+		doc.flags.social_itsm = True
+		doc.save(ignore_permissions=True)
+
 	def apply_fields(self, ticket, fields: dict[str, Any]) -> None:
 		profile = self.profile
 		if fields.get("priority"):
