@@ -23,11 +23,19 @@ from typing import Any
 
 from social_itsm_app.connectors.base import AccountInfo, SentReply, SocialPost
 from social_itsm_app.connectors.errors import ConnectorError
-from social_itsm_app.connectors.meta import MetaPushConnector, changes, entries, epoch, listed, required
-from social_itsm_app.connectors.safe_values import safe_url, truncate
+from social_itsm_app.connectors.meta import (
+	MetaPushConnector,
+	changes,
+	entries,
+	epoch,
+	incoming_message,
+	listed,
+	messaging_text,
+	required,
+)
+from social_itsm_app.connectors.safe_values import truncate
 from social_itsm_app.connectors.split import utf16_units
 from social_itsm_app.connectors.text import clean_text
-from social_itsm_app.connectors.webhooks import PayloadError
 
 NETWORK = "instagram"
 OBJECT = "instagram"
@@ -35,18 +43,6 @@ COMMENT_FIELDS = ("comments", "live_comments")
 COMMENT_LIMIT = 2200
 # A DM's text must stay under 1000 bytes of UTF-8 (Meta's Send API for Instagram).
 DM_BYTES = 1000
-ATTACHMENT_LABELS = {
-	"image": "photo",
-	"video": "video",
-	"audio": "voice message",
-	"file": "file",
-	"share": "shared post",
-	"story_mention": "story mention",
-	"ig_reel": "reel",
-	"reel": "reel",
-	"animated_image": "GIF",
-	"ig_post": "shared post",
-}
 
 
 # --- parsing ------------------------------------------------------------------------------------------------
@@ -75,23 +71,15 @@ def parse_payload(payload: Any) -> list[SocialPost]:
 
 
 def _message_post(event: dict[str, Any], account: str) -> SocialPost | None:
-	message = event.get("message")
-	if message is None:
-		return None  # read receipts, reactions, postbacks, referrals
-	if not isinstance(message, dict):
-		raise PayloadError("instagram: messaging[].message must be an object")
-	if message.get("is_echo") or message.get("is_deleted"):
-		return None  # what we sent ourselves (our reply, or a person answering in the Instagram app)
-	sender = event.get("sender") if isinstance(event.get("sender"), dict) else {}
-	igsid = required(sender, "id", NETWORK, "a message's sender")
-	if igsid == account:
+	found = incoming_message(event, account, NETWORK)
+	if found is None:
 		return None
-	mid = required(message, "mid", NETWORK, "a message")
+	igsid, mid, message = found
 	replied = message.get("reply_to") if isinstance(message.get("reply_to"), dict) else {}
 	return SocialPost(
 		network=NETWORK,
 		external_id=mid,
-		text=dm_text(message),
+		text=messaging_text(message, NETWORK),
 		author_id=igsid,
 		author_handle="",  # the messaging webhook names nobody: the IGSID is all it carries
 		author_name="",
@@ -103,21 +91,6 @@ def _message_post(event: dict[str, Any], account: str) -> SocialPost | None:
 		raw=event,
 		reply_ref={"ig_user_id": account, "igsid": igsid},
 	)
-
-
-def dm_text(message: dict[str, Any]) -> str:
-	"""The text, then one line per attachment (its kind and, for http(s) ones, its link)."""
-	lines = [clean_text(str(message.get("text") or ""))]
-	for attachment in listed(message, "attachments", NETWORK):
-		kind = str(attachment.get("type") or "")
-		payload = attachment.get("payload") if isinstance(attachment.get("payload"), dict) else {}
-		link = safe_url(payload.get("url"))
-		label = ATTACHMENT_LABELS.get(kind, "attachment")
-		lines.append(f"[{label}: {link}]" if link else f"[{label}]")
-	if message.get("is_unsupported"):
-		lines.append("[a message type Instagram does not pass on to the API]")
-	text = "\n".join(line for line in lines if line)
-	return text or "[empty message]"
 
 
 def _comment_post(value: dict[str, Any], account: str, entry_time: Any) -> SocialPost | None:
@@ -235,4 +208,4 @@ class InstagramConnector(MetaPushConnector):
 		return SentReply(str(answer["id"]), "")
 
 
-__all__ = ["InstagramConnector", "dm_text", "parse_payload", "utf8_budget"]
+__all__ = ["InstagramConnector", "parse_payload", "utf8_budget"]

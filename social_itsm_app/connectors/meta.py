@@ -19,8 +19,26 @@ import requests
 from social_itsm_app.connectors.base import Connector, FetchResult, config_int
 from social_itsm_app.connectors.errors import AuthError, ConnectorError, RateLimited
 from social_itsm_app.connectors.facebook import AUTH_CODES, RATE_LIMIT_CODES, regain_access_at
+from social_itsm_app.connectors.safe_values import safe_url
+from social_itsm_app.connectors.text import clean_text
 from social_itsm_app.connectors.webhooks import PayloadError
 
+# What a Messenger or Instagram attachment is shown as (its link follows when it has an http(s) one).
+ATTACHMENT_LABELS = {
+	"image": "photo",
+	"video": "video",
+	"audio": "voice message",
+	"file": "file",
+	"share": "shared post",
+	"story_mention": "story mention",
+	"ig_reel": "reel",
+	"reel": "reel",
+	"animated_image": "GIF",
+	"ig_post": "shared post",
+	"location": "location",
+	"template": "card",
+	"fallback": "link",
+}
 # WhatsApp's own throttles (pair rate, spam rate, cloud API throughput) on top of the Graph ones.
 WHATSAPP_RATE_CODES = frozenset({130429, 131048, 131056})
 
@@ -169,3 +187,41 @@ def epoch(value: Any, network: str, where: str) -> datetime:
 		return datetime.fromtimestamp(number, tz=timezone.utc)
 	except (OverflowError, OSError, ValueError):
 		raise PayloadError(f"{network}: {where} has no valid timestamp") from None
+
+
+# --- Messenger-style messaging events (Facebook Messenger and Instagram share them) --------------------------
+
+
+def incoming_message(event: dict[str, Any], account: str, network: str) -> tuple[str, str, dict[str, Any]] | None:
+	"""``(sender id, message id, message)`` of a customer's message event; None for anything else.
+
+	Skipped: events without a message (read receipts, reactions, postbacks, referrals), our own messages
+	(``is_echo``: our replies, or a person answering in the network's own inbox) and deleted ones.
+	"""
+	message = event.get("message")
+	if message is None:
+		return None
+	if not isinstance(message, dict):
+		raise PayloadError(f"{network}: messaging[].message must be an object")
+	if message.get("is_echo") or message.get("is_deleted"):
+		return None
+	sender = event.get("sender") if isinstance(event.get("sender"), dict) else {}
+	sender_id = required(sender, "id", network, "a message's sender")
+	if sender_id == account:
+		return None
+	return sender_id, required(message, "mid", network, "a message"), message
+
+
+def messaging_text(message: dict[str, Any], network: str) -> str:
+	"""The text, then one line per attachment (its kind and, for http(s) ones, its link)."""
+	lines = [clean_text(str(message.get("text") or ""))]
+	for attachment in listed(message, "attachments", network):
+		kind = str(attachment.get("type") or "")
+		payload = attachment.get("payload") if isinstance(attachment.get("payload"), dict) else {}
+		link = safe_url(payload.get("url"))
+		label = ATTACHMENT_LABELS.get(kind, "attachment")
+		lines.append(f"[{label}: {link}]" if link else f"[{label}]")
+	if message.get("is_unsupported"):
+		lines.append(f"[a message type {network.capitalize()} does not pass on to the API]")
+	text = "\n".join(line for line in lines if line)
+	return text or "[empty message]"

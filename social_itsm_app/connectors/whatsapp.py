@@ -170,7 +170,10 @@ def _message_post(message: dict[str, Any], number: str, names: dict[str, str]) -
 def message_text(message: dict[str, Any]) -> tuple[str | None, str | None]:
 	"""The text an agent reads for one message, and the id it reacts to (reactions); None text = skip it."""
 	kind = str(message.get("type") or "")
-	body = message.get(kind) if isinstance(message.get(kind), dict) else {}
+	body = message.get(kind) if kind else None
+	body = {} if body is None else body
+	if not isinstance(body, dict):
+		raise PayloadError(f"whatsapp: a {kind[:40]} message must carry a {kind[:40]} object")
 	if kind == "text":
 		return clean_text(str(body.get("body") or "")) or "[empty message]", None
 	if kind in MEDIA_TYPES:
