@@ -9,6 +9,7 @@ it is accepted, so a retry continues a half-sent chain instead of repeating it.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import frappe
 from frappe import _
@@ -48,10 +49,19 @@ def on_communication_after_insert(doc, method: str | None = None) -> None:
 
 
 def queue_reply(
-	ticket_doctype: str, ticket: str, text: str, reply_mode: str | None = None, communication: str | None = None
+	ticket_doctype: str,
+	ticket: str,
+	text: str,
+	reply_mode: str | None = None,
+	communication: str | None = None,
+	*,
+	post=None,
+	broadcast: str | None = None,
+	sent_by: str | None = None,
 ) -> str:
-	"""Create the Social Reply (answering the customer's latest post on this ticket) and queue its job."""
-	post = latest_customer_post(ticket_doctype, ticket)
+	"""Create the Social Reply (answering ``post``, by default the customer's latest post on this ticket) and
+	queue its job. ``broadcast``: a status update answering one reporter of an incident."""
+	post = post or latest_customer_post(ticket_doctype, ticket)
 	reply = frappe.get_doc({
 		"doctype": "Social Reply",
 		"social_post": post.name,
@@ -62,7 +72,8 @@ def queue_reply(
 		"reply_mode": reply_mode or state.PUBLIC,
 		"text": text,
 		"status": state.QUEUED,
-		"sent_by": frappe.session.user,
+		"sent_by": sent_by or frappe.session.user,
+		"broadcast": broadcast,
 	})
 	reply.flags.social_itsm = True  # replies are made here only (see SocialReply.validate)
 	reply.insert(ignore_permissions=True)
@@ -101,11 +112,7 @@ def send_reply(reply: str) -> str:
 	doc = frappe.get_doc("Social Reply", reply)
 	post = frappe.get_doc("Social Post", doc.social_post)
 	channel = frappe.get_doc("Social Channel", doc.channel)
-	resend_safe_until = safe_until(doc, channel.network)
-	decision = state.start(
-		doc.status, doc.attempts or 0, bool(resend_safe_until and now_datetime() < resend_safe_until),
-		bool(doc.delivery_in_doubt),
-	)
+	decision = start_decision(doc, channel.network)
 	if decision == state.SKIP:
 		return doc.status
 	if decision == state.IN_DOUBT:
@@ -139,15 +146,7 @@ def send_reply(reply: str) -> str:
 				on_sent=record,
 			)
 	except ConnectorError as exc:
-		reset = exc.resume_at if isinstance(exc, RateLimited) else None
-		in_doubt = bool(doc.delivery_in_doubt or exc.maybe_delivered)
-		retry_at = state.after_failure(
-			now_datetime(), attempts, to_site_datetime(reset) if reset else None, in_doubt,
-			safe_until(doc, channel.network),
-		)
-		error = short_error(exc, 1000)
-		if in_doubt and retry_at is None:
-			error = f"{state.UNKNOWN_DELIVERY} ({error})"[:1000]
+		retry_at, in_doubt, error = after_error(doc, exc, attempts, channel.network)
 		doc.db_set({"status": state.FAILED, "last_error": error, "next_attempt_at": retry_at,
 			"delivery_in_doubt": int(in_doubt)})
 		frappe.log_error(
@@ -163,11 +162,36 @@ def send_reply(reply: str) -> str:
 			"url": sent_parts[0].url if sent_parts else None,
 			"next_attempt_at": None,
 		})
-		note_on_ticket(doc, sent_parts, channel.network)
+		if not doc.broadcast:  # a broadcast's reporter replies (thousands) are counted on the broadcast instead
+			note_on_ticket(doc, sent_parts, channel.network)
 	frappe.db.commit()
 	frappe.publish_realtime("social_itsm_reply_update", {"reply": doc.name, "status": doc.status},
 		doctype=doc.ticket_doctype, docname=doc.ticket)
 	return doc.status
+
+
+def start_decision(doc, network: str) -> str:
+	"""What a send job does with a delivery it finds (a Social Reply, or a broadcast's channel row): both keep
+	status, attempts, first_attempt_at and delivery_in_doubt."""
+	resend_safe_until = safe_until(doc, network)
+	return state.start(
+		doc.status, doc.attempts or 0, bool(resend_safe_until and now_datetime() < resend_safe_until),
+		bool(doc.delivery_in_doubt),
+	)
+
+
+def after_error(doc, exc: ConnectorError, attempts: int, network: str) -> tuple[datetime | None, bool, str]:
+	"""After a failed attempt: when to try again (None: leave it to a person), whether the network may already
+	have it, and the error to show."""
+	reset = exc.resume_at if isinstance(exc, RateLimited) else None
+	in_doubt = bool(doc.delivery_in_doubt or exc.maybe_delivered)
+	retry_at = state.after_failure(
+		now_datetime(), attempts, to_site_datetime(reset) if reset else None, in_doubt, safe_until(doc, network)
+	)
+	error = short_error(exc, 1000)
+	if in_doubt and retry_at is None:
+		error = f"{state.UNKNOWN_DELIVERY} ({error})"[:1000]
+	return retry_at, in_doubt, error
 
 
 def safe_until(doc, network: str):
@@ -219,15 +243,20 @@ def social_post_from_doc(post) -> SocialPost:
 def note_on_ticket(doc, parts: list[SentReply], network: str) -> None:
 	"""The ticket's timeline says where the answer went, with a link to it on the network."""
 	message = delivery_html(network, doc.reply_mode == state.PRIVATE, [p.url for p in parts])
-	if doc.ticket_doctype == "HD Ticket" and frappe.db.exists("DocType", "HD Ticket Comment"):
+	ticket_note(doc.ticket_doctype, doc.ticket, message, doc.sent_by)
+
+
+def ticket_note(ticket_doctype: str, ticket: str, message: str, author: str | None = None) -> None:
+	"""A note (escaped HTML) on the ticket's timeline: a Helpdesk comment, or an Info comment on an Issue."""
+	if ticket_doctype == "HD Ticket" and frappe.db.exists("DocType", "HD Ticket Comment"):
 		frappe.get_doc({
 			"doctype": "HD Ticket Comment",
-			"reference_ticket": doc.ticket,
-			"commented_by": doc.sent_by or "Administrator",
+			"reference_ticket": ticket,
+			"commented_by": author or "Administrator",
 			"content": message,
 		}).insert(ignore_permissions=True)
 	else:
-		frappe.get_doc(doc.ticket_doctype, doc.ticket).add_comment("Info", message)
+		frappe.get_doc(ticket_doctype, ticket).add_comment("Info", message)
 
 
 def retry_due_replies() -> None:

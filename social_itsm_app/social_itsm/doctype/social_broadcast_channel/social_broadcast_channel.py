@@ -19,6 +19,7 @@ class SocialBroadcastChannel(Document):
 		external_id: DF.Data | None
 		first_attempt_at: DF.Datetime | None
 		network: DF.Data | None
+		next_attempt_at: DF.Datetime | None
 		parent: DF.Data
 		parentfield: DF.Data
 		parenttype: DF.Data
