@@ -54,6 +54,9 @@ scheduler_events = {
 		"* * * * *": [
 			"social_itsm_app.ingest.jobs.enqueue_due_channels",
 			"social_itsm_app.replies.outbound.retry_due_replies",
+			# Broadcast channels whose retry time came (rate limits), and the paced answers to reporters.
+			"social_itsm_app.incidents.broadcasts.retry_due_broadcasts",
+			"social_itsm_app.incidents.reporters.answer_reporters",
 		],
 	},
 	# Early warning's lead time: the first ticket by another route about a recent incident's service.
