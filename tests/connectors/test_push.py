@@ -174,3 +174,54 @@ def test_an_unreadable_delivery_is_a_payload_error(network, body):
 	with pytest.raises(PayloadError) as caught:
 		parse_delivery(network, body, {})
 	assert caught.value.status == 400 and str(caught.value).startswith(network)
+
+
+def _mutations(value, rng, depth=0):
+	"""Copies of a recorded delivery with one node replaced by a value of another type, recursively."""
+	odd = [None, True, 0, -1, 1e308, "", "x" * 300, [], {}, [1], {"id": 1}, "<script>alert(1)</script>"]
+	if isinstance(value, dict):
+		for key in list(value)[:12]:
+			for replacement in rng.sample(odd, 3):
+				yield {**value, key: replacement}
+			if depth < 6:
+				for inner in _mutations(value[key], rng, depth + 1):
+					yield {**value, key: inner}
+	elif isinstance(value, list):
+		for index, item in enumerate(value[:3]):
+			for replacement in rng.sample(odd, 3):
+				yield value[:index] + [replacement] + value[index + 1 :]
+			if depth < 6:
+				for inner in _mutations(item, rng, depth + 1):
+					yield value[:index] + [inner] + value[index + 1 :]
+
+
+@pytest.mark.parametrize(
+	("network", "folder", "name"),
+	[
+		("whatsapp", "whatsapp", "media_messages"),
+		("whatsapp", "whatsapp", "status_failed"),
+		("instagram", "instagram", "messaging_attachments"),
+		("instagram", "instagram", "comments"),
+		("facebook", "webhook", "meta_page_feed_events"),
+		("facebook", "webhook", "meta_page_messaging"),
+		("telegram", "webhook", "telegram_update"),
+		("webhook", "webhook", "generic_posts"),
+	],
+)
+def test_a_delivery_of_any_shape_is_read_or_refused_with_a_payload_error(network, folder, name):
+	"""Every field of a recorded delivery swapped for a value of another type: posts or a PayloadError, nothing else."""
+	import random
+
+	rng = random.Random(14)
+	payload = json.loads(body_of(folder, name))
+	tried = 0
+	for mutated in _mutations(payload, rng):
+		tried += 1
+		try:
+			pushed = parse_delivery(network, json.dumps(mutated).encode(), {}, now=datetime.fromtimestamp(NOW, timezone.utc))
+		except PayloadError:
+			continue
+		for post in pushed.posts:
+			assert isinstance(post.text, str) and "<script" not in post.text
+			assert post.created_at.tzinfo is not None and isinstance(post.external_id, str) and post.external_id
+	assert tried > 30
