@@ -46,6 +46,10 @@ frappe.ui.form.on("Social Broadcast", {
 
 	refresh(frm) {
 		frm.page.set_indicator(__(frm.doc.status), BROADCAST_COLOURS[frm.doc.status] || "gray");
+		// Once approval was requested the message is frozen (the controller refuses edits anyway).
+		const editable = frm.is_new() || ["Draft", "Rejected"].includes(frm.doc.status);
+		frm.toggle_enable(["incident", "update_kind", "text", "reply_to_reporters", "channels"], editable);
+		if (!editable) frm.disable_save();
 		add_actions(frm);
 		render_delivery(frm, frm.doc.channels || []);
 		show_reporters(frm, frm.doc.reporters_total, frm.doc.reporters_answered);
