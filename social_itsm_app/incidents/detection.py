@@ -35,6 +35,7 @@ from frappe.utils import escape_html, flt, get_url_to_form, now_datetime
 from redis.exceptions import LockError
 
 from social_itsm_app.connectors import SocialPost
+from social_itsm_app.connectors.text import clean_text
 from social_itsm_app.hosts import AGENT_ROLES, choose_profile
 from social_itsm_app.social_itsm.doctype.social_service.social_service import CATALOGUE_CACHE_KEY
 from social_itsm_app.statuses import DETECTED, IGNORED, OPEN_INCIDENT_STATUSES, SPAM
@@ -196,7 +197,8 @@ def candidate(found: ServiceCatalogue, name: str, network: str, post: SocialPost
 	reports = found.reports(post.text)
 	if not reports:
 		return None
-	who = frappe._dict(network=network, author_id=(post.author_id or "")[:255], author_handle=post.author_handle or "")
+	# As the row will hold them (see ingest/store.py), so that earlier_reports finds the same author in the database.
+	who = frappe._dict(network=network, author_id=(post.author_id or "")[:255], author_handle=clean_text(post.author_handle)[:140])
 	return Candidate(name, post, author_key(who), reports)
 
 
@@ -206,6 +208,7 @@ class Detection:
 
 	members: dict[str, Membership] = field(default_factory=dict)
 	created: list[str] = field(default_factory=list)
+	stale: set[str] = field(default_factory=set)  # topics whose open episode belongs to a closed incident
 
 	def finish(self) -> None:
 		incidents = sorted({member.incident for member in self.members.values()} | set(self.created))
@@ -229,11 +232,19 @@ def detect(candidates: Sequence[Candidate], found: ServiceCatalogue) -> Detectio
 	savepoint = "social_itsm_detection"
 	frappe.db.savepoint(savepoint)
 	try:
-		return join(events, candidates, found)
+		detection = join(events, candidates, found)
 	except Exception:
 		frappe.db.rollback(save_point=savepoint)
 		frappe.log_error(title="Social ITSM: an incident could not be opened or joined")
 		return Detection()
+	for topic in detection.stale:
+		# Its incident was resolved or dismissed but the detector still had the episode open (the lifecycle's
+		# close_topic or dismiss_topic failed or has not run yet): end it, so the next burst opens a new incident.
+		try:
+			close_topic(topic)
+		except Exception:
+			frappe.log_error(title=f"Social ITSM: the detector's episode of {topic} could not be closed")
+	return detection
 
 
 def observe(candidates: Sequence[Candidate]) -> list[tuple[Candidate, OutageReport, Alert | Joined]]:
@@ -278,7 +289,8 @@ def join(
 			if row.created:
 				detection.created.append(row.name)
 		if row.status not in OPEN_INCIDENT_STATUSES:
-			continue  # resolved or dismissed meanwhile: the detector starts this topic afresh when it calms down
+			detection.stale.add(report.topic)  # resolved or dismissed: these reports are nobody's incident
+			continue
 		member = Membership(row.name, (row.ticket_doctype, row.ticket) if row.ticket else None)
 		detection.members.setdefault(item.name, member)
 		if alert is not None:

@@ -128,7 +128,8 @@ class TestDetection(DetectionCase):
 		first = self.store(self.crowd("a", 3))
 		self.assertEqual(len(first.to_convert), 3)  # no burst yet: the rule acts as always
 		self.assertEqual(self.incidents(), [])
-		second = self.store(self.crowd("b", 5, first=3, minute=1.5), channel=1)
+		with patch("frappe.publish_realtime") as published:
+			second = self.store(self.crowd("b", 5, first=3, minute=1.5), channel=1)
 
 		[incident] = self.incidents()
 		self.assertEqual((incident.status, incident.service, incident.title), ("Detected", self.service,
@@ -144,6 +145,12 @@ class TestDetection(DetectionCase):
 		self.assertEqual({p.status for p in members}, {"New"})
 		self.assertTrue(frappe.db.exists("Notification Log", {"for_user": WATCHER, "document_type": "Social Incident",
 			"document_name": incident.name, "type": "Alert"}))
+		[told] = [c for c in published.call_args_list if c.args[0] == "social_itsm_incident"]
+		self.assertEqual((told.args[1]["name"], told.args[1]["created"], told.args[1]["posts_count"]), (incident.name,
+			True, 8))
+		self.assertTrue(told.kwargs["after_commit"])  # nobody hears of an incident a rolled-back job made
+		self.assertTrue(any(c.args[0] == "list_update" and c.args[1]["doctype"] == "Social Incident"
+			for c in published.call_args_list))
 
 		third = self.store([self.report("c-1", "latecomer", 4.5)])
 		self.assertEqual(third.to_convert, [])
@@ -227,6 +234,16 @@ class TestDetectionAcrossFetches(DetectionCase):
 		self.fetch(0, posts + [self.report("r-9", "user9", 3)])
 		self.assertEqual(len(self.incidents()), 1)
 		self.assertEqual(frappe.db.get_value("Social Incident", incident.name, "posts_count"), 6)
+
+	def test_reports_after_the_incident_was_resolved_start_afresh(self):
+		self.store(self.crowd("a", 5))
+		[incident] = self.incidents()
+		frappe.db.set_value("Social Incident", incident.name, "status", "Resolved")  # its close_topic never ran
+		frappe.db.commit()
+		later = self.store([self.report("b-1", "user9", 3)])
+		self.assertIsNone(frappe.db.get_value("Social Post", later.new[0], "social_incident"))
+		self.store(self.crowd("c", 5, first=20, minute=7.5))  # a new burst, once the first one left the window
+		self.assertEqual(sorted(i.status for i in self.incidents()), ["Detected", "Resolved"])
 
 	def test_reports_to_a_confirmed_incident_go_on_its_parent_ticket(self):
 		self.store(self.crowd("a", 5))
