@@ -18,6 +18,7 @@ def fetch(context, channel=None):
 	"""Fetch channels now, in this process, and print what each fetch stored."""
 	import frappe
 
+	from social_itsm_app.channels.config import PUSH, PUSHED_NETWORKS
 	from social_itsm_app.ingest.jobs import fetch_channel
 
 	site = get_site(context)
@@ -25,7 +26,8 @@ def fetch(context, channel=None):
 	frappe.connect()
 	try:
 		names = [channel] if channel else frappe.get_all(
-			"Social Channel", filters={"enabled": 1, "network": ("!=", "Webhook")}, pluck="name"
+			"Social Channel", filters={"enabled": 1, "network": ("not in", PUSHED_NETWORKS), "intake_mode": ("!=", PUSH)},
+			pluck="name",
 		)
 		for name in names:
 			summary = fetch_channel(name, user_requested=True)

@@ -18,6 +18,7 @@ from social_itsm_app.connectors.text import first_line, html_to_text
 NETWORK_NAMES = {
 	"X": "X", "Mastodon": "Mastodon", "Bluesky": "Bluesky", "Reddit": "Reddit", "Facebook Page": "Facebook",
 	"Telegram": "Telegram", "Discourse": "Discourse", "Feed": "a feed", "Webhook": "a webhook",
+	"WhatsApp": "WhatsApp", "Instagram": "Instagram",
 }
 SUBJECT_LIMIT = 140
 

@@ -10,11 +10,17 @@ from social_itsm_app.channels.config import (
 	DERIVED_KEYS,
 	FIELD_MAP,
 	NETWORK_KEYS,
+	PUSH_KEYS,
+	PUSHED_NETWORKS,
 	connector_config,
+	is_push,
 	missing_fields,
+	missing_push_fields,
+	push_config,
 	required_fields,
 )
 from social_itsm_app.connectors import NETWORKS, connector_class
+from social_itsm_app.connectors.push import PUSH_SCHEMES
 from tests.static.appfiles import doctypes
 
 COMPLETE = {
@@ -26,6 +32,8 @@ COMPLETE = {
 	"Telegram": {"access_token": "123:abc"},
 	"Discourse": {"base_url": "https://forum.example", "access_token": "k", "account_handle": "system"},
 	"Feed": {"base_url": "https://status.example/feed"},
+	"WhatsApp": {"account_id": "1065", "access_token": "t", "client_secret": "s", "webhook_secret": "v"},
+	"Instagram": {"account_id": "1784", "access_token": "t", "client_secret": "s", "webhook_secret": "v"},
 }
 
 
@@ -92,3 +100,28 @@ def test_listen_flags_saved_state_and_reddit_user_agent():
 	assert reddit["user_agent"].endswith("(by /u/acme)")
 	assert connector_config({"network": "Webhook"}) == {}
 	assert missing_fields({"network": "Webhook"}) == []
+
+
+def test_push_config_gives_connectors_push_what_it_reads():
+	"""Every pushing network is a channel network, and its channel's fields reach the keys connectors.push reads."""
+	assert set(PUSH_KEYS.values()) == set(PUSH_SCHEMES)
+	assert set(PUSH_KEYS) <= set(NETWORK_KEYS) and set(PUSHED_NETWORKS) <= set(PUSH_KEYS)
+	whatsapp = push_config({"network": "WhatsApp", **COMPLETE["WhatsApp"]})
+	assert (whatsapp["phone_number_id"], whatsapp["app_secret"], whatsapp["verify_token"]) == ("1065", "s", "v")
+	instagram = push_config({"network": "Instagram", **COMPLETE["Instagram"]})
+	assert (instagram["ig_user_id"], instagram["app_secret"], instagram["verify_token"]) == ("1784", "s", "v")
+	facebook = push_config({"network": "Facebook Page", **COMPLETE["Facebook Page"], "webhook_secret": "v"})
+	assert (facebook["page_id"], facebook["app_secret"], facebook["verify_token"]) == ("99", "s", "v")
+	assert push_config({"network": "Telegram", "access_token": "1:a", "webhook_secret": "tok"})["webhook_secret"] == "tok"
+	assert push_config({"network": "Webhook", "webhook_secret": " k "}) == {"webhook_secret": "k"}
+	assert push_config({"network": "Webhook"}) == {} and push_config({"network": "Mastodon"}) == {}
+
+
+def test_which_channels_take_pushes_and_what_they_need():
+	assert is_push({"network": "WhatsApp"}) and is_push({"network": "Webhook", "intake_mode": "Polling"})
+	assert is_push({"network": "Telegram", "intake_mode": "Push"}) and not is_push({"network": "Telegram"})
+	assert not is_push({"network": "Mastodon", "intake_mode": "Push"})  # Mastodon cannot push: polled whatever it says
+	assert missing_push_fields({"network": "Webhook"}) == ["webhook_secret"]
+	assert missing_push_fields({"network": "Instagram", "client_secret": "s"}) == ["webhook_secret"]
+	assert missing_push_fields({"network": "Facebook Page", "intake_mode": "Polling"}) == []
+	assert missing_push_fields({"network": "Telegram", "intake_mode": "Push"}) == []  # Register webhook makes it

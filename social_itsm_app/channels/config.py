@@ -22,9 +22,21 @@ NETWORK_KEYS: dict[str, str | None] = {
 	"Discourse": "discourse",
 	"Feed": "feed",
 	"Webhook": None,
+	"WhatsApp": "whatsapp",
+	"Instagram": "instagram",
 }
-# Channels whose posts are pushed to us: nothing to poll.
-PUSHED_NETWORKS = tuple(label for label, key in NETWORK_KEYS.items() if key is None)
+# Networks whose posts only arrive pushed to the webhook endpoint: nothing to poll, whatever intake_mode says.
+PUSHED_NETWORKS = ("Webhook", "WhatsApp", "Instagram")
+# Networks that can do both: the channel's intake_mode chooses (Telegram's getUpdates stops while a webhook is set).
+POLL_OR_PUSH = ("Telegram", "Facebook Page")
+# Social Channel.intake_mode choices (owner of the Select options).
+POLLING, PUSH = "Polling", "Push"
+INTAKE_MODES = (POLLING, PUSH)
+# Social Channel.network label -> the key connectors.push knows the network's deliveries by.
+PUSH_KEYS: dict[str, str] = {
+	"Webhook": "webhook", "WhatsApp": "whatsapp", "Instagram": "instagram", "Telegram": "telegram",
+	"Facebook Page": "facebook",
+}
 
 # connector key -> {config key: channel field}; which keys are required is the connector's own required_keys.
 # ``broadcast_target`` only where a broadcast needs a place (elsewhere it goes to the account's own timeline).
@@ -60,10 +72,12 @@ FIELD_MAP: dict[str, dict[str, str]] = {
 		"page_id": "account_id",
 		"page_access_token": "access_token",
 		"app_secret": "client_secret",
+		"verify_token": "webhook_secret",
 		"base_url": "base_url",
 	},
 	"telegram": {
 		"bot_token": "access_token",
+		"webhook_secret": "webhook_secret",
 		"bot_username": "account_handle",
 		"base_url": "base_url",
 		"broadcast_target": "broadcast_target",
@@ -76,6 +90,20 @@ FIELD_MAP: dict[str, dict[str, str]] = {
 		"broadcast_target": "broadcast_target",
 	},
 	"feed": {"url": "base_url", "css_selector": "css_selector"},
+	"whatsapp": {
+		"phone_number_id": "account_id",
+		"access_token": "access_token",
+		"app_secret": "client_secret",
+		"verify_token": "webhook_secret",
+		"base_url": "base_url",
+	},
+	"instagram": {
+		"ig_user_id": "account_id",
+		"access_token": "access_token",
+		"app_secret": "client_secret",
+		"verify_token": "webhook_secret",
+		"base_url": "base_url",
+	},
 }
 
 # Config keys built here from others rather than typed in (see connector_config): a connector requires them,
@@ -115,6 +143,44 @@ def connector_config(values: Mapping[str, Any], saved_state: Mapping[str, Any] |
 	if saved_state:
 		config.update(saved_state)
 	return config
+
+
+def push_key(label: str | None) -> str | None:
+	return PUSH_KEYS.get(label or "")
+
+
+def is_push(values: Mapping[str, Any]) -> bool:
+	"""Whether the channel takes pushed deliveries: push-only networks always, the others when set to Push."""
+	label = values.get("network") or ""
+	return label in PUSHED_NETWORKS or (label in POLL_OR_PUSH and values.get("intake_mode") == PUSH)
+
+
+def push_config(values: Mapping[str, Any]) -> dict[str, Any]:
+	"""What connectors.push needs to check and read a channel's deliveries (secrets already decrypted)."""
+	key = push_key(values.get("network"))
+	if key is None:
+		return {}
+	if key == "webhook":
+		secret = str(values.get("webhook_secret") or "").strip()
+		return {"webhook_secret": secret} if secret else {}
+	return connector_config(values)
+
+
+# The fields a push channel needs before it can accept anything (the verify token is asked for by Meta's form).
+PUSH_FIELDS: dict[str, tuple[str, ...]] = {
+	"webhook": ("webhook_secret",),
+	"whatsapp": ("client_secret", "webhook_secret"),
+	"instagram": ("client_secret", "webhook_secret"),
+	"facebook": ("client_secret", "webhook_secret"),
+	"telegram": (),  # Register webhook makes the secret token and gives it to Telegram
+}
+
+
+def missing_push_fields(values: Mapping[str, Any]) -> list[str]:
+	"""Channel fields a push channel still needs (empty for polling channels and complete push channels)."""
+	if not is_push(values):
+		return []
+	return [name for name in PUSH_FIELDS.get(push_key(values.get("network")) or "", ()) if not values.get(name)]
 
 
 def required_fields(key: str) -> list[str]:

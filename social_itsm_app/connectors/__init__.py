@@ -33,6 +33,8 @@ NETWORKS: dict[str, str] = {
 	"telegram": "social_itsm_app.connectors.telegram:TelegramConnector",
 	"discourse": "social_itsm_app.connectors.discourse:DiscourseConnector",
 	"feed": "social_itsm_app.connectors.feed:FeedConnector",
+	"whatsapp": "social_itsm_app.connectors.whatsapp:WhatsAppConnector",
+	"instagram": "social_itsm_app.connectors.instagram:InstagramConnector",
 }
 
 

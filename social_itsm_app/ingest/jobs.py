@@ -14,7 +14,7 @@ import frappe
 from frappe import _
 from frappe.utils import add_to_date, get_url_to_form, now_datetime
 
-from social_itsm_app.channels.config import PUSHED_NETWORKS
+from social_itsm_app.channels.config import PUSH, PUSHED_NETWORKS
 from social_itsm_app.channels.handover import hand_over, has_pending
 from social_itsm_app.channels.runtime import build_connector, credentials_in_use
 from social_itsm_app.connectors import AuthError, ConnectorError, FetchResult, RateLimited
@@ -38,13 +38,14 @@ def job_id(channel: str) -> str:
 
 
 def due_channels(now=None) -> list[str]:
-	"""Enabled channels whose next fetch time has come (one query on an indexed column)."""
+	"""Enabled polling channels whose next fetch time has come (one query on an indexed column)."""
 	channel = frappe.qb.DocType("Social Channel")
 	now = now or now_datetime()
 	return (
 		frappe.qb.from_(channel)
 		.select(channel.name)
 		.where((channel.enabled == 1) & (channel.status != NEEDS_REAUTH) & (channel.network.notin(PUSHED_NETWORKS)))
+		.where(channel.intake_mode.isnull() | (channel.intake_mode != PUSH))  # pushed deliveries: nothing to poll
 		.where(channel.next_fetch_at.isnull() | (channel.next_fetch_at <= now))
 		.orderby(channel.next_fetch_at)
 		.limit(MAX_DUE_PER_TICK)

@@ -105,7 +105,7 @@ def test_helpers():
 def test_unknown_network_is_a_clear_error():
 	with pytest.raises(ConnectorError, match="unknown network"):
 		get_connector("myspace", {})
-	assert set(NETWORKS) == {"x", "mastodon", "bluesky", "reddit", "facebook", "telegram", "discourse", "feed"}
+	assert set(NETWORKS) == {"x", "mastodon", "bluesky", "reddit", "facebook", "telegram", "discourse", "feed", "whatsapp", "instagram"}
 
 
 def test_each_accepted_part_is_reported_before_the_next_is_sent():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from social_itsm_app import statuses
-from social_itsm_app.channels.config import NETWORK_KEYS
+from social_itsm_app.channels.config import INTAKE_MODES, NETWORK_KEYS
 from social_itsm_app.connectors.base import KINDS
 from social_itsm_app.content import NETWORK_NAMES
 from social_itsm_app.hosts import TICKET_DOCTYPE_CHOICES
@@ -23,6 +23,7 @@ OWNERS: dict[tuple[str, str], tuple[str, ...]] = {
 	("Social Channel", "network"): NETWORKS,
 	("Social Channel", "default_reply_mode"): REPLY_MODES,
 	("Social Channel", "status"): statuses.CHANNEL_STATUSES,
+	("Social Channel", "intake_mode"): INTAKE_MODES,
 	("Social Identity", "network"): NETWORKS,
 	("Social ITSM Settings", "ticket_doctype"): TICKET_DOCTYPE_CHOICES,
 	("Social Listening Rule", "match_type"): MATCH_TYPES,

@@ -34,12 +34,13 @@ class SocialChannel(Document):
 		cursor: DF.SmallText | None
 		default_reply_mode: DF.Literal["Public", "Private"]
 		enabled: DF.Check
+		intake_mode: DF.Literal["Polling", "Push"]
 		last_error: DF.SmallText | None
 		last_fetched_at: DF.Datetime | None
 		last_success_at: DF.Datetime | None
 		listen_direct_messages: DF.Check
 		listen_mentions: DF.Check
-		network: DF.Literal["X", "Mastodon", "Bluesky", "Reddit", "Facebook Page", "Telegram", "Discourse", "Feed", "Webhook"]
+		network: DF.Literal["X", "Mastodon", "Bluesky", "Reddit", "Facebook Page", "Telegram", "Discourse", "Feed", "Webhook", "WhatsApp", "Instagram"]
 		next_fetch_at: DF.Datetime | None
 		paused_until: DF.Datetime | None
 		poll_interval: DF.Int
@@ -48,6 +49,7 @@ class SocialChannel(Document):
 		search_query: DF.SmallText | None
 		status: DF.Literal["Active", "Paused", "Rate Limited", "Needs Re-authentication", "Failing", "Disabled"]
 		subreddits: DF.SmallText | None
+		webhook_key: DF.Data | None
 		webhook_secret: DF.Password | None
 	# end: auto-generated types
 	def validate(self):

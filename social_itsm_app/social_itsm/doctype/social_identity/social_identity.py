@@ -24,7 +24,7 @@ class SocialIdentity(Document):
 		email: DF.Data | None
 		handle: DF.Data | None
 		last_seen_at: DF.Datetime | None
-		network: DF.Literal["X", "Mastodon", "Bluesky", "Reddit", "Facebook Page", "Telegram", "Discourse", "Feed", "Webhook"]
+		network: DF.Literal["X", "Mastodon", "Bluesky", "Reddit", "Facebook Page", "Telegram", "Discourse", "Feed", "Webhook", "WhatsApp", "Instagram"]
 		profile_url: DF.Data | None
 	# end: auto-generated types
 

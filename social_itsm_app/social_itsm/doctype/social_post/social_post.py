@@ -29,7 +29,7 @@ class SocialPost(Document):
 		language: DF.Data | None
 		matched_rule: DF.Link | None
 		mood: DF.Literal["", "Negative", "Neutral", "Positive"]
-		network: DF.Literal["X", "Mastodon", "Bluesky", "Reddit", "Facebook Page", "Telegram", "Discourse", "Feed", "Webhook"]
+		network: DF.Literal["X", "Mastodon", "Bluesky", "Reddit", "Facebook Page", "Telegram", "Discourse", "Feed", "Webhook", "WhatsApp", "Instagram"]
 		posted_at: DF.Datetime | None
 		raw: DF.JSON | None
 		reply_ref: DF.JSON | None

@@ -26,6 +26,7 @@ class SocialReply(Document):
 		first_attempt_at: DF.Datetime | None
 		last_error: DF.SmallText | None
 		next_attempt_at: DF.Datetime | None
+		network_status: DF.Data | None
 		parts: DF.Table[SocialReplyPart]
 		reply_mode: DF.Literal["Public", "Private"]
 		sent_at: DF.Datetime | None
