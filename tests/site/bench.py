@@ -155,10 +155,26 @@ def sync_app() -> None:
 	if APP not in apps:
 		apps_txt.write_text("\n".join([*apps, APP]) + "\n")
 	python = str(BENCH / "env" / "bin" / "python")
+	link_assets(target)
 	probe = "import social_itsm_app, pathlib, feedparser, regex, vaderSentiment, pytest, responses; print(pathlib.Path(social_itsm_app.__file__).resolve().parent.parent)"
 	found = subprocess.run([python, "-c", probe], capture_output=True, text=True, cwd="/")
 	if found.returncode != 0 or Path(found.stdout.strip()) != target.resolve():
 		run([python, "-m", "pip", "install", "--quiet", "-e", str(target), "pytest", "responses"], timeout=900)
+
+
+def link_assets(app_folder: Path) -> None:
+	"""sites/assets/social_itsm_app -> the app's public folder, as `bench build` links it: the desk loads our plain
+	scripts (app_include_js, doctype_js) from there. Nothing is built."""
+	link = BENCH / "sites" / "assets" / APP
+	public = app_folder / APP / "public"
+	if link.is_symlink() and link.resolve() == public.resolve():
+		return
+	if link.is_symlink() or link.is_file():
+		link.unlink()
+	elif link.exists():
+		shutil.rmtree(link)
+	link.parent.mkdir(parents=True, exist_ok=True)
+	link.symlink_to(public)
 
 
 def bench_has_app(app: str) -> bool:
