@@ -187,6 +187,15 @@ class TestDetection(DetectionCase):
 		self.store(self.crowd("new", 4, first=10, minute=1))  # four fresh authors: not enough on their own
 		self.assertEqual(self.incidents(), [])
 
+	def test_a_busy_detector_never_loses_a_post(self):
+		with patch.object(detection, "LOCK_WAIT", 0.05), detection.detector_lock():  # another job holds it, too long
+			batch = self.store(self.crowd("a", 6))
+		self.assertEqual(len(batch.new), 6)
+		self.assertEqual(len(self.posts(status="New")), 6)
+		self.assertEqual(self.incidents(), [])
+		self.assertTrue(frappe.db.exists("Error Log", {"method": "Social ITSM: outage detection skipped a batch"}))
+		frappe.db.delete("Error Log", {"method": "Social ITSM: outage detection skipped a batch"})
+
 	def test_nothing_happens_with_early_warning_off(self):
 		set_settings({"enable_early_warning": 0})
 		self.store(self.crowd("a", 8))
