@@ -71,9 +71,17 @@ def posts_per_channel(
 	to_date: ChartArgument = None,
 	heatmap_year: ChartArgument = None,
 ) -> dict:
-	"""Chart source "Social Posts per Channel": posts per day and channel, last 30 days."""
+	"""Chart source "Social Posts per Channel": posts per period and channel over the timespan and interval the
+	chart's selectors name (the chart's own settings until someone picks others)."""
 	_readable("Social Post")
-	return measures.posts_per_channel()
+	chart = chart_name and frappe.db.get_value("Dashboard Chart", chart_name, ["timespan", "time_interval"], as_dict=True)
+	chart = chart or {}
+	return measures.posts_per_channel(
+		timespan=str(timespan or chart.get("timespan") or "Last Month"),
+		interval=str(time_interval or chart.get("time_interval") or "Daily"),
+		from_date=str(from_date) if from_date else None,
+		to_date=str(to_date) if to_date else None,
+	)
 
 
 @frappe.whitelist()

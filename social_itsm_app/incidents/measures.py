@@ -14,18 +14,34 @@ cards show an empty state) on a site with neither.
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_left
 from datetime import datetime, timedelta
 
 import frappe
-from frappe.utils import add_days, escape_html, get_datetime, getdate, now_datetime, nowdate, strip_html_tags
-from frappe.utils.dateutils import get_period
+from frappe import _
+from frappe.utils import (
+	add_days,
+	escape_html,
+	formatdate,
+	get_datetime,
+	getdate,
+	now_datetime,
+	nowdate,
+	strip_html_tags,
+)
+from frappe.utils.dateutils import (
+	get_dates_from_timegrain,
+	get_from_date_from_timespan,
+	get_period,
+	get_period_beginning,
+)
 
 from social_itsm_app.hosts import HostProfile
 from social_itsm_app.statuses import DISMISSED
 from social_itsm_app.triage.services import TERM_PREFIX, Service, ServiceCatalogue
 
 SETTINGS = "Social ITSM Settings"
-DAYS = 30  # what the cards and the posts chart look back over
+DAYS = 30  # what the cards look back over
 # The first other-route ticket is looked for from an hour before the incident's first report (then the other
 # route was first and the lead time is negative) to a day after it (later tickets are about something else).
 BEFORE_FIRST_REPORT = timedelta(hours=1)
@@ -94,34 +110,38 @@ def _social_ticket_filters(days: int) -> list:
 # --- posts per channel ---------------------------------------------------------------------------------------
 
 
-def posts_per_channel(days: int = DAYS) -> dict:
-	"""Posts per day and channel (by when they were posted) for a stacked bar chart; {} when there are none."""
-	start = getdate(since(days))
+def posts_per_channel(
+	timespan: str = "Last Month", interval: str = "Daily", from_date: str | None = None, to_date: str | None = None
+) -> dict:
+	"""Posts per period and channel (by when they were posted) for a stacked bar chart, over a timespan and
+	interval as frappe's own time series charts take them; {} when there are none."""
+	last = getdate(to_date) if to_date else getdate()
+	first = getdate(from_date) if timespan == "Select Date Range" and from_date else get_from_date_from_timespan(last, timespan)
+	first = get_period_beginning(first, interval)
+	ends = [getdate(end) for end in get_dates_from_timegrain(first, last, interval)]  # each period's last day
 	post = frappe.qb.DocType("Social Post")
 	day = frappe.query_builder.functions.Date(post.posted_at)
 	rows = (
 		frappe.qb.from_(post)
 		.select(day.as_("day"), post.channel, frappe.query_builder.functions.Count("*").as_("posts"))
-		.where(post.posted_at >= start)
+		.where((post.posted_at >= first) & (post.posted_at < add_days(last, 1)))
 		.groupby(day, post.channel)
 		.run(as_dict=True)
 	)
 	if not rows:
 		return {}
-	dates = [start + timedelta(days=offset) for offset in range(days)]
-	index = {d: i for i, d in enumerate(dates)}
 	series: dict[str, list[int]] = {}
 	for row in rows:
-		i = index.get(getdate(row.day))
-		if i is not None:
-			series.setdefault(row.channel or frappe._("No channel"), [0] * days)[i] += row.posts
+		i = bisect_left(ends, getdate(row.day))
+		if i < len(ends):
+			series.setdefault(row.channel or _("No channel"), [0] * len(ends))[i] += row.posts
 	ranked = sorted(series, key=lambda channel: -sum(series[channel]))
 	kept, rest = ranked[:MAX_CHANNEL_SERIES], ranked[MAX_CHANNEL_SERIES:]
 	# frappe-charts writes labels and legends as markup: names are escaped
 	datasets = [{"name": escape_html(channel), "values": series[channel]} for channel in kept]
 	if rest:
-		datasets.append({"name": frappe._("Other"), "values": [sum(series[c][i] for c in rest) for i in range(days)]})
-	return {"labels": [get_period(d, "Daily") for d in dates], "datasets": datasets}
+		datasets.append({"name": _("Other"), "values": [sum(series[c][i] for c in rest) for i in range(len(ends))]})
+	return {"labels": [get_period(end, interval) for end in ends], "datasets": datasets}
 
 
 # --- incidents and their lead time ---------------------------------------------------------------------------
@@ -142,7 +162,7 @@ def lead_time_bars(days: int = 90) -> dict:
 	rows = frappe.get_list(
 		"Social Incident",
 		filters=_measured_incidents(days),
-		fields=["name", "detected_at", "lead_time_minutes"],
+		fields=["name", "service", "topic", "detected_at", "lead_time_minutes"],
 		order_by="detected_at desc",
 		limit=LEAD_TIME_BARS,
 	)
@@ -150,9 +170,15 @@ def lead_time_bars(days: int = 90) -> dict:
 		return {}
 	rows.reverse()
 	return {
-		"labels": [f"{row.name} ({get_period(row.detected_at, 'Daily')})" for row in rows],
-		"datasets": [{"name": frappe._("Lead time (minutes)"), "values": [row.lead_time_minutes for row in rows]}],
+		"labels": [f"{escape_html(_what(row))} {formatdate(row.detected_at, 'd MMM')}" for row in rows],
+		"datasets": [{"name": _("Lead time (minutes)"), "values": [row.lead_time_minutes for row in rows]}],
 	}
+
+
+def _what(incident: frappe._dict) -> str:
+	"""What was down, in a word or two: the service, or the term an uncatalogued one was heard by."""
+	topic = incident.topic or ""
+	return incident.service or (topic[len(TERM_PREFIX) :] if topic.startswith(TERM_PREFIX) else incident.name)
 
 
 def _measured_incidents(days: int) -> list:

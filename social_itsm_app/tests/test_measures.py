@@ -17,7 +17,7 @@ from frappe.desk.doctype.dashboard_chart.dashboard_chart import get as dashboard
 from frappe.desk.doctype.dashboard_chart_source.dashboard_chart_source import get_config
 from frappe.desk.doctype.number_card.number_card import get_result
 from frappe.tests.utils import FrappeTestCase
-from frappe.utils import add_days, get_datetime, getdate, now_datetime
+from frappe.utils import add_days, add_months, get_datetime, getdate, now_datetime
 from frappe.utils.dateutils import get_period
 
 from social_itsm_app.incidents import measures
@@ -50,12 +50,12 @@ def card_value(name: str):
 	return get_result(json.dumps(card.as_dict(), default=str), card.filters_json)
 
 
-def chart_data(name: str) -> dict:
+def chart_data(name: str, **chosen) -> dict:
 	"""What the chart widget fetches: a custom chart's source method (named in the source's script, which the
 	widget loads with get_config), else frappe's dashboard_chart.get."""
 	chart = frappe.get_doc("Dashboard Chart", name)
 	args = {"chart_name": name, "filters": chart.filters_json, "refresh": 1, "time_interval": None, "timespan": None,
-		"from_date": None, "to_date": None, "heatmap_year": None}
+		"from_date": None, "to_date": None, "heatmap_year": None, **chosen}
 	if chart.chart_type != "Custom":
 		return dashboard_chart(**args)
 	method = re.search(r'method:\s*"([^"]+)"', get_config(chart.source)).group(1)
@@ -133,17 +133,22 @@ class TestCardsAndCharts(MeasuresCase):
 		social_post_name(first, "m-a2")
 		social_post_name(first, "m-a3", posted_at=add_days(now, -3))
 		social_post_name(second, "m-b1")
-		social_post_name(second, "m-old", posted_at=add_days(now, -45))  # older than the chart's 30 days
-		data = chart_data("Social Posts per Channel")
-		self.assertEqual(len(data["labels"]), measures.DAYS)
+		social_post_name(second, "m-old", posted_at=add_days(now, -45))  # before the chart's last month
+		data = chart_data("Social Posts per Channel")  # the chart's own timespan and interval: last month, daily
+		days = (getdate() - getdate(add_months(getdate(), -1))).days + 1
+		self.assertEqual(len(data["labels"]), days)
 		self.assertEqual(data["labels"][-1], get_period(getdate(), "Daily"))
 		series = {dataset["name"]: dataset["values"] for dataset in data["datasets"]}
 		self.assertEqual(set(series), {first, second})
 		self.assertEqual(series[first][-1], 2)
 		self.assertEqual(series[first][-4], 1)
 		self.assertEqual(sum(series[first]), 3)
-		self.assertEqual(series[second], [0] * (measures.DAYS - 1) + [1])
+		self.assertEqual(series[second], [0] * (days - 1) + [1])
 		self.assertEqual(data["datasets"][0]["name"], first)  # busiest channel first
+		# the chart's selectors: a quarter by week holds the older post too, and weeks sum the days
+		weekly = chart_data("Social Posts per Channel", timespan="Last Quarter", time_interval="Weekly")
+		series = {dataset["name"]: dataset["values"] for dataset in weekly["datasets"]}
+		self.assertEqual((sum(series[first]), sum(series[second]), series[second][-1]), (3, 2, 1))
 
 	def test_tickets_from_social_count_only_social_tickets_of_the_last_30_days(self):
 		if HOST is None:
@@ -236,7 +241,7 @@ class TestLeadTime(MeasuresCase):
 		self.assertEqual(card_value("Incident Lead Time"), "40 min")
 		bars = chart_data("Social Incident Lead Times")
 		self.assertEqual(bars["datasets"][0]["values"], [30.0, 50.0])  # oldest first
-		self.assertTrue(bars["labels"][0].startswith(by_service))
+		self.assertEqual([label.split()[0] for label in bars["labels"]], [SERVICE.split()[0], "zoomly"])
 
 	def test_an_earlier_ticket_by_mail_gives_a_negative_lead_time(self):
 		name = incident(self.at(5), first_post_at=self.first_report)

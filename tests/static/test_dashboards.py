@@ -136,6 +136,9 @@ def test_workspace_shows_every_card_and_chart_it_lists():
 	shipped_charts = {doc["name"] for _path, doc in CHARTS}
 	listed_cards = {row["number_card_name"] for row in WORKSPACE["number_cards"]}
 	listed_charts = {row["chart_name"] for row in WORKSPACE["charts"]}
+	# the desk finds a block's widget by the row's label (blocks/block.js), so a label must be the name
+	for row in WORKSPACE["number_cards"] + WORKSPACE["charts"]:
+		assert row["label"] == row.get("number_card_name", row.get("chart_name")), f"{row}: label differs from name"
 	shown_cards = {block["data"]["number_card_name"] for block in content if block["type"] == "number_card"}
 	shown_charts = {block["data"]["chart_name"] for block in content if block["type"] == "chart"}
 	assert shown_cards == listed_cards == shipped_cards
