@@ -255,7 +255,7 @@ def first_other_ticket(ticket_doctype: str, catalogue: ServiceCatalogue, first_r
 			limit=TICKET_BATCH,
 		)
 		for row in rows:
-			if row.name not in parents and catalogue.services_in(_ticket_text(row)):
+			if str(row.name) not in parents and catalogue.services_in(_ticket_text(row)):  # HD Ticket names are ints
 				return row
 		if len(rows) < TICKET_BATCH:
 			break

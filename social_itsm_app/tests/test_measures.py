@@ -217,7 +217,7 @@ class TestLeadTime(MeasuresCase):
 		return self.first_report + timedelta(minutes=minutes)
 
 	def test_the_first_ticket_by_another_route_about_the_service_gives_the_lead_time(self):
-		parent = ticket("VPN outage (parent ticket)", self.at(5))
+		parent = ticket("GlobalProtect outage (the incident's own parent ticket)", self.at(5))
 		name = incident(self.at(2), first_post_at=self.first_report, ticket_doctype=TICKET, ticket=parent)
 		self.assertIsNone(measures.record_lead_time(name))  # nothing by another route yet
 		ticket("GlobalProtect down for me too", self.at(10), social_post_name(self.channel, "m-l1"))  # from social
