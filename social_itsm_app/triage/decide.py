@@ -11,6 +11,7 @@ from typing import Any
 
 from social_itsm_app import statuses
 from social_itsm_app.connectors.base import SocialPost
+from social_itsm_app.triage import outages
 from social_itsm_app.triage.normalize import URL, fold_text, handle_key, hashtags
 from social_itsm_app.triage.rules import IGNORE, QUEUE, SPAM, PostView, RuleSet
 from social_itsm_app.triage.scoring import scores
@@ -20,6 +21,10 @@ SCAM = re.compile(
 	r"double your (money|bitcoin)|onlyfans|link in (my )?bio|promo code|earn \$?\d+ (a|per) (day|week))\b"
 )
 _MENTION = re.compile(r"@\w[\w.@-]*")
+# A short complaint without a link, said by many people at once, is what an outage sounds like ("is outlook down
+# for anyone else?"), not a copy-paste flood: the repeated-text check leaves it to the outage detector, which
+# counts distinct authors. A copied text that also carries a link, or a longer one, still counts as a flood.
+CROWD_REPORT_LENGTH = 140
 STATUS_FOR_ACTION = {SPAM: statuses.SPAM, IGNORE: statuses.IGNORED}
 
 
@@ -95,9 +100,16 @@ def spam_reason(post: SocialPost, folded: str, guard: SpamGuard | None, tags: fr
 		if "://" in fingerprint:
 			fingerprint = URL.sub("", fingerprint)
 		fingerprint = fingerprint.strip()
-		if len(fingerprint) >= 20 and guard.seen_often(fingerprint):
+		if len(fingerprint) >= 20 and guard.seen_often(fingerprint) and not crowd_report(text, urls):
 			return "repeated text"
 	return None
+
+
+def crowd_report(text: str, urls) -> bool:
+	"""A short, link-free outage report (a strong outage phrase, not negated or taken back)."""
+	if urls or len(text) > CROWD_REPORT_LENGTH:
+		return False
+	return any(found.strength == outages.STRONG for found in outages.find(outages.tokens(text)))
 
 
 def triage(

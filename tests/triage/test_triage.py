@@ -186,3 +186,17 @@ def test_a_reply_to_our_reply_joins_the_ticket_and_the_thread_root():
 	stranger = post("unrelated", external_id="s-1", thread_id="s-1")
 	assert index.ticket_for(stranger) is None
 	assert stranger.thread_id == "s-1"
+
+
+def test_the_same_short_complaint_from_many_people_is_an_outage_not_a_flood():
+	guard = SpamGuard(window=100)
+	said = [triage(post("Is Outlook down for anyone else?", author=f"user{i}"), "c", RuleSet([]), guard) for i in range(6)]
+	assert {v.action for v in said} == {QUEUE}
+	# the same complaint with a link, or a copied promotion, is still a flood from its third copy
+	linked = [triage(post("Outlook is down!!! fix it at https://spam.example/fix", author=f"bot{i}"), "c", RuleSet([]), guard)
+		for i in range(3)]
+	assert [v.action for v in linked] == [QUEUE, QUEUE, SPAM]
+	# a negated "down" is no outage report: repeated, it is a flood again
+	calm = [triage(post("Outlook is not down, restart your laptop please", author=f"calm{i}"), "c", RuleSet([]), guard)
+		for i in range(3)]
+	assert calm[-1].spam_reason == "repeated text"
