@@ -36,6 +36,7 @@ from social_itsm_app.connectors.base import (
 	FetchResult,
 	SentReply,
 	SocialPost,
+	_guarded,
 	config_int,
 	encode_cursor,
 	parse_datetime,
@@ -155,6 +156,19 @@ class TelegramConnector(Connector):
 		bot = self._call("GET", "getMe")
 		username = str(bot.get("username") or "")
 		return AccountInfo(str(bot["id"]), username, str(bot.get("first_name") or username), f"https://t.me/{username}")
+
+	@_guarded
+	def set_webhook(self, url: str, secret_token: str) -> None:
+		"""``setWebhook`` with the secret Telegram then sends in X-Telegram-Bot-Api-Secret-Token on each update;
+		from now on getUpdates is refused (409) until ``delete_webhook``. https://core.telegram.org/bots/api#setwebhook"""
+		self._call("POST", "setWebhook", body={
+			"url": url, "secret_token": secret_token, "allowed_updates": json.loads(ALLOWED_UPDATES),
+		})
+
+	@_guarded
+	def delete_webhook(self) -> None:
+		"""``deleteWebhook``: back to polling (pending updates stay for getUpdates)."""
+		self._call("POST", "deleteWebhook", body={"drop_pending_updates": False})
 
 	# --- fetch -----------------------------------------------------------------------------------------
 

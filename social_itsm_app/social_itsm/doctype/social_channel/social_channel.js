@@ -35,6 +35,10 @@ frappe.ui.form.on("Social Channel", {
 		});
 	},
 
+	intake_mode(frm) {
+		show_push_intake(frm);
+	},
+
 	refresh(frm) {
 		show_health(frm);
 		if (frm.is_new()) {
@@ -44,10 +48,13 @@ frappe.ui.form.on("Social Channel", {
 			);
 			return;
 		}
-		frm.add_custom_button(__("Test connection"), () => test_connection(frm));
 		if (frm.doc.network !== "Webhook") {
+			frm.add_custom_button(__("Test connection"), () => test_connection(frm));
+		}
+		if (!is_push(frm)) {
 			frm.add_custom_button(__("Fetch now"), () => fetch_now(frm));
 		}
+		show_push_intake(frm);
 		frm.add_custom_button(__("Posts"), () =>
 			frappe.set_route("List", "Social Post", { channel: frm.doc.name })
 		);
@@ -161,6 +168,111 @@ function fetch_now(frm) {
 		args: { channel: frm.doc.name },
 		callback() {
 			frm.dashboard.set_headline(__("Fetching {0}… new posts appear in the Social Post list.", [frm.doc.name]));
+		},
+	});
+}
+
+// --- push intake: the URL to paste, the secret, and telling the network --------------------------------------------
+
+const PUSH_ONLY = ["Webhook", "WhatsApp", "Instagram"];
+const POLL_OR_PUSH = ["Telegram", "Facebook Page"];
+const META = ["WhatsApp", "Instagram", "Facebook Page"];
+// Where Meta's dashboard asks for the callback URL, and the fields to subscribe to.
+const META_SETUP = {
+	WhatsApp: [__("WhatsApp > Configuration > Webhook"), "messages"],
+	Instagram: [__("Instagram > Webhooks (or Webhooks > Instagram)"), "messages, comments"],
+	"Facebook Page": [__("Webhooks > Page"), "feed, messages"],
+};
+
+function is_push(frm) {
+	return PUSH_ONLY.includes(frm.doc.network) || (POLL_OR_PUSH.includes(frm.doc.network) && frm.doc.intake_mode === "Push");
+}
+
+function show_push_intake(frm) {
+	const field = frm.get_field("webhook_url");
+	if (!field) return;
+	const url = (frm.doc.__onload || {}).webhook_url;
+	const $wrapper = $(field.wrapper).empty();
+	if (frm.doc.network === "WhatsApp" && (frm.doc.__onload || {}).whatsapp_app_installed) {
+		frm.dashboard.set_headline(
+			__("The Frappe WhatsApp app is installed on this site too. Use one or the other for a business number: Meta sends a number's messages to one callback URL, and both apps would answer the same customers."),
+			"orange"
+		);
+	}
+	if (!is_push(frm)) {
+		if (POLL_OR_PUSH.includes(frm.doc.network)) {
+			$("<p class='text-muted small'></p>")
+				.text(__("Set Intake to Push and save to receive posts seconds after they are written."))
+				.appendTo($wrapper);
+		}
+		return;
+	}
+	if (frm.is_new() || !url) {
+		$("<p class='text-muted small'></p>").text(__("Save the channel to get its webhook URL.")).appendTo($wrapper);
+		return;
+	}
+	$("<div class='control-label'></div>").text(__("Webhook URL")).appendTo($wrapper);
+	const $row = $("<div class='d-flex align-items-center' style='gap: var(--padding-sm)'></div>").appendTo($wrapper);
+	$("<code class='social-itsm-webhook-url' style='word-break: break-all'></code>").text(url).appendTo($row);
+	$("<button class='btn btn-xs btn-default'></button>")
+		.text(__("Copy"))
+		.on("click", () => frappe.utils.copy_to_clipboard(url))
+		.appendTo($row);
+	$("<p class='help-box small text-muted'></p>")
+		.text(__("Anyone with this URL can try to deliver; only deliveries signed with this channel's secret are accepted."))
+		.appendTo($wrapper);
+	add_push_buttons(frm);
+}
+
+function add_push_buttons(frm) {
+	frm.remove_custom_button(__("New webhook secret"), __("Push"));
+	frm.remove_custom_button(__("Register webhook"), __("Push"));
+	frm.add_custom_button(__("New webhook secret"), () => new_secret(frm), __("Push"));
+	if (frm.doc.network !== "Webhook") {
+		frm.add_custom_button(__("Register webhook"), () => register_webhook(frm), __("Push"));
+	}
+}
+
+function new_secret(frm) {
+	// 32 random bytes as base64url: also valid as Telegram's secret_token (A-Z a-z 0-9 _ -).
+	const bytes = crypto.getRandomValues(new Uint8Array(32));
+	const secret = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+	frm.set_value("webhook_secret", secret);
+	const $body = $("<div></div>");
+	$("<p></p>")
+		.text(__("Copy this secret now: it is stored encrypted when you save and not shown again. Then save the channel and give it to the sender (Meta: the verify token)."))
+		.appendTo($body);
+	$("<code style='word-break: break-all'></code>").text(secret).appendTo($body);
+	frappe.msgprint({ title: __("New webhook secret"), message: $body.html(), indicator: "blue" });
+}
+
+function register_webhook(frm) {
+	if (frm.is_dirty()) {
+		frappe.msgprint(__("Save the channel first."));
+		return;
+	}
+	frappe.call({
+		method: "social_itsm_app.api.webhook.register_webhook",
+		args: { channel: frm.doc.name },
+		freeze: true,
+		callback({ message }) {
+			const esc = frappe.utils.escape_html;
+			if (message.registered) {
+				frappe.show_alert({ message: __("{0} now pushes to this channel's webhook URL.", [esc(message.network)]), indicator: "green" });
+				frm.reload_doc();
+			} else if (message.error) {
+				frappe.msgprint({ title: __("Registration failed"), indicator: "red", message: esc(message.error) });
+			} else {
+				const [where, fields] = META_SETUP[message.network] || ["", ""];
+				frappe.msgprint({
+					title: __("Register the webhook in Meta's app dashboard"),
+					indicator: "blue",
+					message: __(
+						"Meta sets the callback URL per app, in the app dashboard: open {0}, paste <code>{1}</code> as Callback URL and this channel's webhook secret as Verify token, press Verify and save, then subscribe to: {2}. One app has one callback URL: deliveries for its other accounts are handed to their own channels.",
+						[esc(where), esc(message.url), esc(fields)]
+					),
+				});
+			}
 		},
 	});
 }

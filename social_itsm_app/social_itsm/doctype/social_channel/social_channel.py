@@ -1,12 +1,30 @@
 # Copyright (c) 2026, Social ITSM contributors
 # For license information, please see license.txt
 
+from secrets import token_urlsafe
+
 import frappe
 from frappe import _
 from frappe.model.document import Document
+from frappe.utils import get_url
 
-from social_itsm_app.channels.config import SECRET_FIELDS, missing_fields
+from social_itsm_app.channels.config import (
+	POLL_OR_PUSH,
+	POLLING,
+	PUSH,
+	PUSHED_NETWORKS,
+	SECRET_FIELDS,
+	is_push,
+	missing_fields,
+	missing_push_fields,
+	push_key,
+)
+from social_itsm_app.channels.runtime import build_connector
+from social_itsm_app.connectors import ConnectorError
 from social_itsm_app.statuses import ACTIVE, DISABLED, NEEDS_REAUTH
+
+# The one guest method of the app (api/webhook.py); addressed by path: models never import the api layer.
+RECEIVE_URL = "/api/method/social_itsm_app.api.webhook.receive?channel="
 
 
 class SocialChannel(Document):
@@ -52,8 +70,15 @@ class SocialChannel(Document):
 		webhook_key: DF.Data | None
 		webhook_secret: DF.Password | None
 	# end: auto-generated types
+	def onload(self):
+		"""What the form shows about push intake: the URL to paste, and whether frappe/whatsapp is here too."""
+		if self.webhook_key and push_key(self.network):
+			self.set_onload("webhook_url", get_url(RECEIVE_URL + self.webhook_key))
+		self.set_onload("whatsapp_app_installed", "whatsapp" in frappe.get_installed_apps())
+
 	def validate(self):
 		self.normalise_base_url()
+		self.set_intake()
 		self.validate_poll_interval()
 		self.validate_required_settings()
 		if self.credentials_changed():
@@ -84,6 +109,29 @@ class SocialChannel(Document):
 		self.paused_until = None
 		self.next_fetch_at = None
 
+	def set_intake(self):
+		"""Push-only networks always push, the rest poll unless they can do both; every channel has a webhook key
+		(unguessable: it is the only thing that tells one channel's URL from another's)."""
+		if self.network in PUSHED_NETWORKS:
+			self.intake_mode = PUSH
+		elif self.network not in POLL_OR_PUSH or not self.intake_mode:
+			self.intake_mode = POLLING
+		if not self.webhook_key:
+			self.webhook_key = token_urlsafe(24)
+
+	def on_update(self):
+		if self.network == "Telegram" and self.has_value_changed("intake_mode") and not is_push(self.as_dict()) \
+			and not self.is_new():
+			self.stop_telegram_webhook()
+
+	def stop_telegram_webhook(self):
+		"""Back to polling: Telegram refuses getUpdates while a webhook is set."""
+		try:
+			build_connector(self).delete_webhook()
+		except ConnectorError as exc:
+			frappe.msgprint(_("Telegram still has this bot's webhook ({0}); polling fails until it is removed.").format(
+				frappe.utils.escape_html(str(exc)[:300])), indicator="orange")
+
 	def normalise_base_url(self):
 		if self.base_url:
 			self.base_url = self.base_url.strip().rstrip("/")
@@ -100,7 +148,7 @@ class SocialChannel(Document):
 		for fieldname in SECRET_FIELDS:
 			# A saved password reads back as asterisks, which still means "filled in".
 			values[fieldname] = self.get(fieldname) or (self.get_password(fieldname, raise_exception=False) if not self.is_new() else None)
-		missing = missing_fields(values)
+		missing = missing_fields(values) + missing_push_fields(values)
 		if missing:
 			labels = ", ".join(_(self.meta.get_label(fieldname)) for fieldname in missing)
 			frappe.throw(_("{0} needs: {1}").format(_(self.network), labels), title=_("Channel settings incomplete"))
