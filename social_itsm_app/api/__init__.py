@@ -228,7 +228,7 @@ def ticket_social_panel(ticket_doctype: str, ticket: str) -> dict:
 	replies = frappe.get_all(
 		"Social Reply",
 		filters={"ticket_doctype": ticket_doctype, "ticket": str(ticket)},
-		fields=["name", "status", "reply_mode", "text", "url", "last_error", "sent_at", "creation"],
+		fields=["name", "status", "reply_mode", "text", "url", "last_error", "sent_at", "creation", "network_status"],
 		order_by="creation asc",
 	)
 	return {"posts": posts, "replies": replies}

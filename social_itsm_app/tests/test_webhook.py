@@ -309,3 +309,23 @@ class TestWebhookEndpoint(FrappeTestCase):
 	def add_part(self, reply: str, external_id: str, idx: int) -> None:
 		frappe.get_doc({"doctype": "Social Reply Part", "parent": reply, "parenttype": "Social Reply",
 			"parentfield": "parts", "idx": idx, "external_id": external_id}).db_insert()
+
+	def test_a_whatsapp_reply_after_the_24_hour_window_fails_and_says_why(self):
+		"""No free text more than 24 h after the customer's last message: the reply fails before anything is sent."""
+		from social_itsm_app.connectors.whatsapp import WINDOW_HINT
+		from social_itsm_app.replies.outbound import send_reply
+
+		message = {"from": WA_ID, "id": "wamid.push-test-old", "timestamp": str(int(time.time()) - 2 * 86400),
+			"type": "text", "text": {"body": "Is my refund coming?"}}
+		self.assertEqual(self.meta_post(self.whatsapp({"messages": [message]})).status_code, 200)
+		self.run_queued(WHATSAPP)
+		post = self.stored(WHATSAPP, "wamid.push-test-old")
+		self.assertTrue(post.is_backlog)  # written before the channel listened: stored for agents, never auto-answered
+		reply = frappe.get_doc({"doctype": "Social Reply", "social_post": post.name, "channel": WHATSAPP,
+			"reply_mode": "Private", "status": "Queued", "text": "Yes, today"})
+		reply.db_insert()
+		frappe.db.commit()
+		self.assertEqual(send_reply(reply.name), "Failed")
+		error = frappe.db.get_value("Social Reply", reply.name, "last_error")
+		self.assertIn(WINDOW_HINT[:60], error)
+		self.assertFalse(frappe.get_all("Social Reply Part", filters={"parent": reply.name}))

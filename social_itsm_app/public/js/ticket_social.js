@@ -20,6 +20,7 @@
 				(r) => `<div class="mb-2">
 					<span class="indicator-pill ${STATUS_COLOURS[r.status] || "gray"}">${esc(__(r.status))}</span>
 					<span class="text-muted small">${esc(__(r.reply_mode))}</span>
+					${r.network_status ? `<span class="text-muted small">· ${esc(r.network_status)}</span>` : ""}
 					${r.url && /^https?:\/\//.test(r.url) ? `<a class="small" href="${esc(r.url)}" target="_blank" rel="noopener noreferrer">${__("view on network")}</a>` : ""}
 					<div>${esc(r.text)}</div>
 					${r.status === "Failed" ? `<div class="text-danger small">${esc(r.last_error)}</div>` : ""}
