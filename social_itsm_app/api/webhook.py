@@ -32,7 +32,8 @@ from werkzeug.wrappers import Response
 
 from social_itsm_app.channels.config import is_push, push_config, push_key
 from social_itsm_app.channels.runtime import build_connector
-from social_itsm_app.connectors import ConnectorError
+from social_itsm_app.connectors import ConnectorError, SocialPost
+from social_itsm_app.connectors.base import config_flag
 from social_itsm_app.connectors.push import Pushed, answer_handshake, parse_delivery, verify_delivery
 from social_itsm_app.connectors.webhooks import (
 	REPLAY_MEMORY,
@@ -51,7 +52,10 @@ STORE_JOB = "social_itsm_app.ingest.push.store_pushed"
 RATE_LIMIT = 1000
 RATE_WINDOW = 10  # seconds
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,64}")
-CHANNEL_FIELDS = ["name", "network", "intake_mode", "enabled", "account_id", "account_handle", "webhook_key"]
+CHANNEL_FIELDS = [
+	"name", "network", "intake_mode", "enabled", "account_id", "account_handle", "webhook_key", "listen_mentions",
+	"listen_direct_messages",
+]
 META = ("whatsapp", "instagram", "facebook")
 
 
@@ -91,7 +95,7 @@ def receive() -> Response:
 			return answer("ok")
 		keys = remember(target.name, delivery) if delivery is not None else []
 		try:
-			enqueue(target.name, pushed)
+			enqueue(target, pushed)
 		except Exception:
 			forget(keys)  # not queued: the sender's retry (same delivery id) must not be refused as a replay
 			raise
@@ -156,23 +160,33 @@ def route_to_other_channels(source: Target, accounts: set[str], body: bytes, hea
 		except (WebhookRefused, PayloadError) as exc:
 			logger().warning({"webhook": source.name, "routed_to": target.name, "refused": str(exc)[:300]})
 			continue
-		enqueue(target.name, Pushed(pushed.posts, pushed.statuses))
+		enqueue(target, pushed)
 		served.add(target.account_id)
 	if accounts - served:
 		logger().info({"webhook": source.name, "accounts_without_channel": len(accounts - served)})
 
 
-def enqueue(channel: str, pushed: Pushed) -> None:
+def enqueue(target: Target, pushed: Pushed) -> None:
 	"""Queue the storage of a delivery's posts (as dicts) and statuses; nothing is queued for an empty one."""
-	if not pushed.posts and not pushed.statuses:
+	posts = listened(target, pushed.posts)
+	if not posts and not pushed.statuses:
 		return
 	frappe.enqueue(
 		STORE_JOB,
 		queue=queue_for(FETCH),  # Social ITSM Settings, Background workers: the same queue as polling
-		channel=channel,
-		posts=[post.to_dict() for post in pushed.posts],
+		channel=target.name,
+		posts=[post.to_dict() for post in posts],
 		statuses=[asdict(status) for status in pushed.statuses],
 	)
+
+
+def listened(target: Target, posts: list[SocialPost]) -> list[SocialPost]:
+	"""A page's app pushes feed comments and Messenger alike: keep what the channel listens to, as its polling does."""
+	if target.key != "facebook":
+		return posts
+	comments = config_flag(target.config.get("read_comments", True))
+	messenger = config_flag(target.config.get("read_messenger", True))
+	return [post for post in posts if (messenger if post.kind == "direct" else comments)]
 
 
 # --- Redis: rate and replays -------------------------------------------------------------------------------------

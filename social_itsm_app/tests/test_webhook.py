@@ -34,11 +34,13 @@ from social_itsm_app.tests.utils import forget_rules, remove_channel
 from social_itsm_app.triage.scoring import MOODS, URGENCY_LEVELS
 
 GENERIC, TELEGRAM, WHATSAPP = "Push Test Webhook", "Push Test Telegram", "Push Test WhatsApp"
-CHANNELS = (GENERIC, TELEGRAM, WHATSAPP)
+SECOND_NUMBER = "Push Test WhatsApp 2"  # another number of the same Meta app: same callback URL, own channel
+CHANNELS = (GENERIC, TELEGRAM, WHATSAPP, SECOND_NUMBER)
 SECRET = secrets.token_urlsafe(32)
 TELEGRAM_TOKEN = secrets.token_urlsafe(32)
 APP_SECRET, VERIFY_TOKEN = secrets.token_hex(16), secrets.token_urlsafe(16)
 NUMBER_ID, WA_ID = "106540352242922", "16505550123"
+OTHER_NUMBER_ID = "106540352249999"
 BENCH = Path(frappe.utils.get_bench_path())
 
 
@@ -97,6 +99,8 @@ class TestWebhookEndpoint(FrappeTestCase):
 				account_handle="acme_bot", webhook_secret=TELEGRAM_TOKEN),
 			WHATSAPP: cls.make_channel(WHATSAPP, "WhatsApp", account_id=NUMBER_ID, access_token="wa-token",
 				client_secret=APP_SECRET, webhook_secret=VERIFY_TOKEN),
+			SECOND_NUMBER: cls.make_channel(SECOND_NUMBER, "WhatsApp", account_id=OTHER_NUMBER_ID,
+				access_token="wa-token", client_secret=APP_SECRET, webhook_secret=VERIFY_TOKEN),
 		}
 		frappe.db.commit()
 		cls.server = WebServer()
@@ -235,8 +239,8 @@ class TestWebhookEndpoint(FrappeTestCase):
 		body = json.dumps(payload).encode()
 		return self.post(WHATSAPP, body, {META_SIGNATURE_HEADER: meta_signature(body, APP_SECRET)})
 
-	def whatsapp(self, value: dict) -> dict:
-		metadata = {"display_phone_number": "15550783881", "phone_number_id": NUMBER_ID}
+	def whatsapp(self, value: dict, number: str = NUMBER_ID) -> dict:
+		metadata = {"display_phone_number": "15550783881", "phone_number_id": number}
 		return {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [
 			{"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": metadata, **value}}]}]}
 
@@ -329,3 +333,15 @@ class TestWebhookEndpoint(FrappeTestCase):
 		error = frappe.db.get_value("Social Reply", reply.name, "last_error")
 		self.assertIn(WINDOW_HINT[:60], error)
 		self.assertFalse(frappe.get_all("Social Reply Part", filters={"parent": reply.name}))
+
+	def test_a_delivery_for_another_number_of_the_app_goes_to_that_numbers_channel(self):
+		stamp = str(int(time.time()))
+		mine = {"from": WA_ID, "id": "wamid.route-1", "timestamp": stamp, "type": "text", "text": {"body": "Hello"}}
+		theirs = {"from": WA_ID, "id": "wamid.route-2", "timestamp": stamp, "type": "text", "text": {"body": "Hi"}}
+		payload = self.whatsapp({"messages": [mine]})
+		payload["entry"][0]["changes"] += self.whatsapp({"messages": [theirs]}, OTHER_NUMBER_ID)["entry"][0]["changes"]
+		self.assertEqual(self.meta_post(payload).status_code, 200)
+		self.assertEqual((self.run_queued(WHATSAPP), self.run_queued(SECOND_NUMBER)), (1, 1))
+		self.assertIsNotNone(self.stored(WHATSAPP, "wamid.route-1"))
+		self.assertIsNone(self.stored(WHATSAPP, "wamid.route-2"))
+		self.assertEqual(self.stored(SECOND_NUMBER, "wamid.route-2").thread_id, f"{OTHER_NUMBER_ID}:{WA_ID}")

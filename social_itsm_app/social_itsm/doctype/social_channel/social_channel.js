@@ -177,11 +177,24 @@ function fetch_now(frm) {
 const PUSH_ONLY = ["Webhook", "WhatsApp", "Instagram"];
 const POLL_OR_PUSH = ["Telegram", "Facebook Page"];
 const META = ["WhatsApp", "Instagram", "Facebook Page"];
-// Where Meta's dashboard asks for the callback URL, and the fields to subscribe to.
+// Where Meta's dashboard asks for the callback URL, the fields to subscribe to, and the account's own subscription
+// to the app (Meta delivers an account's events only to apps the account is subscribed to).
 const META_SETUP = {
-	WhatsApp: [__("WhatsApp > Configuration > Webhook"), "messages"],
-	Instagram: [__("Instagram > Webhooks (or Webhooks > Instagram)"), "messages, comments"],
-	"Facebook Page": [__("Webhooks > Page"), "feed, messages"],
+	WhatsApp: [
+		__("WhatsApp > Configuration > Webhook"),
+		"messages",
+		"POST /{WABA-ID}/subscribed_apps",
+	],
+	Instagram: [
+		__("Instagram > Webhooks (or Webhooks > Instagram)"),
+		"messages, comments",
+		"POST /{ig-user-id}/subscribed_apps?subscribed_fields=messages,comments",
+	],
+	"Facebook Page": [
+		__("Webhooks > Page"),
+		"feed, messages",
+		"POST /{page-id}/subscribed_apps?subscribed_fields=feed,messages",
+	],
 };
 
 function is_push(frm) {
@@ -263,13 +276,13 @@ function register_webhook(frm) {
 			} else if (message.error) {
 				frappe.msgprint({ title: __("Registration failed"), indicator: "red", message: esc(message.error) });
 			} else {
-				const [where, fields] = META_SETUP[message.network] || ["", ""];
+				const [where, fields, subscribe] = META_SETUP[message.network] || ["", "", ""];
 				frappe.msgprint({
 					title: __("Register the webhook in Meta's app dashboard"),
 					indicator: "blue",
 					message: __(
-						"Meta sets the callback URL per app, in the app dashboard: open {0}, paste <code>{1}</code> as Callback URL and this channel's webhook secret as Verify token, press Verify and save, then subscribe to: {2}. One app has one callback URL: deliveries for its other accounts are handed to their own channels.",
-						[esc(where), esc(message.url), esc(fields)]
+						"Meta sets the callback URL per app, in the app dashboard: open {0}, paste <code>{1}</code> as Callback URL and this channel's webhook secret as Verify token, press Verify and save, then subscribe to: {2}. Subscribe the account to the app too (Graph API Explorer, with the account's token): <code>{3}</code>. One app has one callback URL: deliveries for its other accounts are handed to their own channels.",
+						[esc(where), esc(message.url), esc(fields), esc(subscribe)]
 					),
 				});
 			}
