@@ -12,8 +12,10 @@ import secrets
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import frappe
@@ -35,7 +37,8 @@ from social_itsm_app.triage.scoring import MOODS, URGENCY_LEVELS
 
 GENERIC, TELEGRAM, WHATSAPP = "Push Test Webhook", "Push Test Telegram", "Push Test WhatsApp"
 SECOND_NUMBER = "Push Test WhatsApp 2"  # another number of the same Meta app: same callback URL, own channel
-CHANNELS = (GENERIC, TELEGRAM, WHATSAPP, SECOND_NUMBER)
+REGISTERED = "Push Test Telegram Register"
+CHANNELS = (GENERIC, TELEGRAM, WHATSAPP, SECOND_NUMBER, REGISTERED)
 SECRET = secrets.token_urlsafe(32)
 TELEGRAM_TOKEN = secrets.token_urlsafe(32)
 APP_SECRET, VERIFY_TOKEN = secrets.token_hex(16), secrets.token_urlsafe(16)
@@ -84,6 +87,39 @@ class WebServer:
 		if self.process and self.process.poll() is None:
 			os.killpg(self.process.pid, signal.SIGTERM)  # bench and the server it started
 			self.process.wait(timeout=30)
+
+
+class FakeBotApi(ThreadingHTTPServer):
+	"""Telegram's Bot API as far as Register webhook uses it: setWebhook, recorded."""
+
+	def __init__(self):
+		self.calls: list[tuple[str, dict]] = []
+		server = self
+
+		class Handler(BaseHTTPRequestHandler):
+			def do_POST(self):
+				body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+				server.calls.append((self.path.rsplit("/", 1)[-1], body))
+				answer = json.dumps({"ok": True, "result": True}).encode()
+				self.send_response(200)
+				self.send_header("Content-Type", "application/json")
+				self.send_header("Content-Length", str(len(answer)))
+				self.end_headers()
+				self.wfile.write(answer)
+
+			def log_message(self, *args):
+				pass
+
+		super().__init__(("127.0.0.1", 0), Handler)
+		self.base_url = f"http://127.0.0.1:{self.server_address[1]}"
+
+	def __enter__(self):
+		threading.Thread(target=self.serve_forever, daemon=True).start()
+		return self
+
+	def __exit__(self, *exc):
+		self.shutdown()
+		self.server_close()
 
 
 class TestWebhookEndpoint(FrappeTestCase):
@@ -345,3 +381,25 @@ class TestWebhookEndpoint(FrappeTestCase):
 		self.assertIsNotNone(self.stored(WHATSAPP, "wamid.route-1"))
 		self.assertIsNone(self.stored(WHATSAPP, "wamid.route-2"))
 		self.assertEqual(self.stored(SECOND_NUMBER, "wamid.route-2").thread_id, f"{OTHER_NUMBER_ID}:{WA_ID}")
+
+	def test_register_webhook_gives_telegram_the_url_and_a_new_secret_token_that_the_endpoint_then_accepts(self):
+		from social_itsm_app.api.webhook import register_webhook, webhook_url
+
+		with FakeBotApi() as bot:
+			self.keys[REGISTERED] = self.make_channel(REGISTERED, "Telegram", intake_mode="Push", access_token="123:abc",
+				base_url=bot.base_url)
+			frappe.db.commit()
+			answer = register_webhook(REGISTERED)
+		self.assertTrue(answer["registered"])
+		((method, sent),) = bot.calls
+		token = frappe.get_doc("Social Channel", REGISTERED).get_password("webhook_secret")
+		self.assertEqual(method, "setWebhook")
+		self.assertEqual((sent["url"], sent["secret_token"]), (webhook_url(self.keys[REGISTERED]), token))
+		self.assertGreaterEqual(len(token), 32)
+		frappe.db.commit()
+		update = {"update_id": 900002, "message": {"message_id": 78, "date": int(time.time()), "text": "hello bot",
+			"chat": {"id": 4711, "type": "private", "first_name": "Ada"}, "from": {"id": 4711, "first_name": "Ada"}}}
+		body = json.dumps(update).encode()
+		self.assertEqual(self.post(REGISTERED, body, {TELEGRAM_SECRET_HEADER: token}).status_code, 200)
+		self.assertEqual(self.run_queued(REGISTERED), 1)
+		self.assertIsNotNone(self.stored(REGISTERED, "4711:78"))

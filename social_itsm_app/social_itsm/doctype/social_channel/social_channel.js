@@ -84,9 +84,11 @@ function show_activity(frm) {
 			// refresh runs again after Fetch now or a save: replace the section instead of adding another.
 			$(frm.dashboard.parent).find(".social-itsm-activity-section").remove();
 			const section = frm.dashboard.add_section(
-				total ? "<div class='social-itsm-activity'></div>" : `<p class="text-muted">${__(
-					"No posts in the last 14 days yet. Use Fetch now, or check what this channel listens to."
-				)}</p>`,
+				total ? "<div class='social-itsm-activity'></div>" : `<p class="text-muted">${
+					is_push(frm)
+						? __("No posts in the last 14 days yet. Posts arrive when the network calls the webhook URL below.")
+						: __("No posts in the last 14 days yet. Use Fetch now, or check what this channel listens to.")
+				}</p>`,
 				__("Last 14 days"),
 				"social-itsm-activity-section"
 			);
