@@ -30,7 +30,7 @@ from social_itsm_app.tests.utils import (
 	make_user,
 	remove_channel,
 )
-from social_itsm_app.tickets.convert import convert_post
+from social_itsm_app.tickets.convert import auto_convert, convert_post
 from social_itsm_app.triage.decide import SpamGuard
 
 SETTINGS = "Social ITSM Settings"
@@ -270,3 +270,19 @@ class TestDetectionAcrossFetches(DetectionCase):
 			pluck="content")
 		self.assertTrue(any("user9 here" in (content or "") for content in timeline))
 		self.assertEqual(frappe.db.get_value("Social Incident", incident.name, "absorbed_posts"), 6)
+
+	def test_a_report_chosen_for_auto_convert_that_joined_an_incident_meanwhile_waits_for_it(self):
+		frappe.get_doc({"doctype": "Social Listening Rule", "rule_name": "Early warning convert", "priority": 1,
+			"action": "Auto-convert to Ticket", "keywords": self.service.lower()}).insert(ignore_permissions=True)
+		forget_rules()
+		chosen = self.store(self.crowd("a", 2)).to_convert  # two reports, no burst: the rule chose both
+		self.assertEqual(len(chosen), 2)
+		# before the tickets job runs, another channel's fetch fires the alert: both reports joined the incident
+		self.store(self.crowd("b", 4, first=2, minute=1), channel=1)
+		[incident] = self.incidents()
+		self.assertEqual({frappe.db.get_value("Social Post", name, "social_incident") for name in chosen}, {incident.name})
+		frappe.db.set_value("Social Post", chosen[1], "social_incident", None)  # one of them left it again
+		auto_convert(chosen)
+		statuses = [frappe.db.get_value("Social Post", name, ["status", "ticket"]) for name in chosen]
+		self.assertEqual(statuses[0], ("New", None))  # waits for the incident's parent ticket
+		self.assertEqual(statuses[1][0], "Converted")

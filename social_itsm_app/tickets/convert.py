@@ -132,5 +132,13 @@ def attach_linked(post_names: list[str]) -> None:
 
 
 def auto_convert(post_names: list[str]) -> None:
-	"""Posts an auto-convert rule chose become tickets, each in its own transaction."""
-	each_committed(post_names, convert_post, "Social ITSM: could not convert post {name}")
+	"""Posts an auto-convert rule chose become tickets, each in its own transaction.
+
+	A post that joined an outage incident after the rule chose it (a later batch fired the alert before this job
+	ran) waits for the incident instead: its parent ticket holds every report, one ticket for the crowd.
+	"""
+	joined = set(frappe.get_all(
+		"Social Post", filters={"name": ("in", post_names), "social_incident": ("is", "set")}, pluck="name"
+	)) if post_names else set()
+	chosen = [name for name in post_names if name not in joined]
+	each_committed(chosen, convert_post, "Social ITSM: could not convert post {name}")
