@@ -32,13 +32,15 @@ from social_itsm_app.connectors.webhooks import (
 )
 from social_itsm_app.ingest.push import store_pushed
 from social_itsm_app.queues import FETCH, queue_for
-from social_itsm_app.tests.utils import forget_rules, remove_channel
+from social_itsm_app.tests.utils import HOST, NO_HOST, TICKET, forget_rules, remove_channel
 from social_itsm_app.triage.scoring import MOODS, URGENCY_LEVELS
 
 GENERIC, TELEGRAM, WHATSAPP = "Push Test Webhook", "Push Test Telegram", "Push Test WhatsApp"
 SECOND_NUMBER = "Push Test WhatsApp 2"  # another number of the same Meta app: same callback URL, own channel
 REGISTERED = "Push Test Telegram Register"
-CHANNELS = (GENERIC, TELEGRAM, WHATSAPP, SECOND_NUMBER, REGISTERED)
+RULE, KEYWORD = "Push test convert", "zorbleflux"
+INSTAGRAM, IG_USER_ID = "Push Test Instagram", "17841405822304914"
+CHANNELS = (GENERIC, TELEGRAM, WHATSAPP, SECOND_NUMBER, REGISTERED, INSTAGRAM)
 SECRET = secrets.token_urlsafe(32)
 TELEGRAM_TOKEN = secrets.token_urlsafe(32)
 APP_SECRET, VERIFY_TOKEN = secrets.token_hex(16), secrets.token_urlsafe(16)
@@ -137,6 +139,8 @@ class TestWebhookEndpoint(FrappeTestCase):
 				client_secret=APP_SECRET, webhook_secret=VERIFY_TOKEN),
 			SECOND_NUMBER: cls.make_channel(SECOND_NUMBER, "WhatsApp", account_id=OTHER_NUMBER_ID,
 				access_token="wa-token", client_secret=APP_SECRET, webhook_secret=VERIFY_TOKEN),
+			INSTAGRAM: cls.make_channel(INSTAGRAM, "Instagram", account_id=IG_USER_ID, access_token="ig-token",
+				client_secret=APP_SECRET, webhook_secret=VERIFY_TOKEN),
 		}
 		frappe.db.commit()
 		cls.server = WebServer()
@@ -147,7 +151,8 @@ class TestWebhookEndpoint(FrappeTestCase):
 	def tearDownClass(cls):
 		for name in CHANNELS:
 			remove_channel(name)
-		frappe.db.delete("Social Identity", {"author_id": ("in", ["statuspage", "4711", WA_ID])})
+		frappe.db.delete("Social Identity", {"author_id": ("in", ["statuspage", "4711", WA_ID, "17841400008460056", "1234567890"])})
+		frappe.db.delete("Social Listening Rule", {"rule_name": RULE})
 		frappe.db.commit()
 		super().tearDownClass()
 
@@ -205,6 +210,20 @@ class TestWebhookEndpoint(FrappeTestCase):
 		channel = frappe.db.get_value("Social Channel", GENERIC, ["status", "posts_fetched", "last_success_at"], as_dict=True)
 		self.assertEqual((channel.status, channel.posts_fetched), ("Active", before + 1))
 		self.assertTrue(channel.last_success_at)
+
+	def test_a_pushed_post_that_a_rule_converts_becomes_a_ticket(self):
+		if HOST is None:
+			self.skipTest(NO_HOST)
+		frappe.get_doc({"doctype": "Social Listening Rule", "rule_name": RULE, "priority": 1,
+			"action": "Auto-convert to Ticket", "keywords": KEYWORD}).insert(ignore_permissions=True)
+		frappe.db.commit()
+		forget_rules()
+		body = self.generic("status-ticket", f"The {KEYWORD} service returns 500 on login")
+		self.assertEqual(self.post(GENERIC, body, sign_generic(body, SECRET, uid("ticket"))).status_code, 200)
+		self.assertEqual(self.run_queued(GENERIC), 1)  # the ticket side's job runs at once in tests (after_store)
+		post = self.stored(GENERIC, "status-ticket")
+		self.assertEqual((post.status, post.ticket_doctype), ("Converted", TICKET))
+		self.assertTrue(frappe.db.exists(TICKET, post.ticket))
 
 	def test_a_flipped_byte_a_stale_timestamp_and_a_replay_are_refused(self):
 		body = self.generic("status-2")
@@ -403,3 +422,21 @@ class TestWebhookEndpoint(FrappeTestCase):
 		self.assertEqual(self.post(REGISTERED, body, {TELEGRAM_SECRET_HEADER: token}).status_code, 200)
 		self.assertEqual(self.run_queued(REGISTERED), 1)
 		self.assertIsNotNone(self.stored(REGISTERED, "4711:78"))
+
+	def test_an_instagram_comment_and_a_dm_are_stored_with_what_a_reply_needs(self):
+		now = int(time.time())
+		comment = {"field": "comments", "value": {"id": "17865799348089039", "text": "The shop app crashes on checkout",
+			"from": {"id": "17841400008460056", "username": "ada.shops"}, "media": {"id": "17887498072083520"}}}
+		dm = {"sender": {"id": "1234567890"}, "recipient": {"id": IG_USER_ID}, "timestamp": now * 1000,
+			"message": {"mid": "aWdfZAG1faXRlbToxOklH", "text": "Where is my order?"}}
+		payload = {"object": "instagram", "entry": [{"id": IG_USER_ID, "time": now, "changes": [comment],
+			"messaging": [dm]}]}
+		body = json.dumps(payload).encode()
+		answer = self.post(INSTAGRAM, body, {META_SIGNATURE_HEADER: meta_signature(body, APP_SECRET)})
+		self.assertEqual(answer.status_code, 200)
+		self.assertEqual(self.run_queued(INSTAGRAM), 1)
+		stored = self.stored(INSTAGRAM, "17865799348089039")
+		self.assertEqual((stored.network, stored.kind, stored.author_handle), ("Instagram", "comment", "ada.shops"))
+		self.assertEqual(json.loads(stored.reply_ref)["comment_id"], "17865799348089039")
+		message = self.stored(INSTAGRAM, "aWdfZAG1faXRlbToxOklH")
+		self.assertEqual((message.kind, message.thread_id), ("direct", f"{IG_USER_ID}:1234567890"))
