@@ -22,6 +22,7 @@ from social_itsm_app.content import delivery_html, reply_text_from_html
 from social_itsm_app.hosts import PROFILES
 from social_itsm_app.queues import SEND, queue_for
 from social_itsm_app.replies import state
+from social_itsm_app.replies.templates import template_of
 from social_itsm_app.utils import from_site_datetime, short_error, to_site_datetime
 
 SEND_JOB = "social_itsm_app.replies.outbound.send_reply"
@@ -137,14 +138,20 @@ def send_reply(reply: str) -> str:
 	try:
 		with credentials_in_use(channel):
 			connector = build_connector(channel)
-			connector.send_reply(
-				doc.text,
-				social_post_from_doc(post),
-				private=doc.reply_mode == state.PRIVATE,
-				already_sent=list(sent_parts),
-				idempotency_key=doc.name,
-				on_sent=record,
-			)
+			template = template_of(doc)
+			if template is not None:
+				# WhatsApp, outside the 24-hour window: the approved template the agent chose, one message.
+				if not sent_parts:
+					record(connector.send_template(social_post_from_doc(post), template))
+			else:
+				connector.send_reply(
+					doc.text,
+					social_post_from_doc(post),
+					private=doc.reply_mode == state.PRIVATE,
+					already_sent=list(sent_parts),
+					idempotency_key=doc.name,
+					on_sent=record,
+				)
 	except ConnectorError as exc:
 		retry_at, in_doubt, error = after_error(doc, exc, attempts, channel.network)
 		doc.db_set({"status": state.FAILED, "last_error": error, "next_attempt_at": retry_at,

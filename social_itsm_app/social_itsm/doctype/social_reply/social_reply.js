@@ -14,6 +14,13 @@ frappe.ui.form.on("Social Reply", {
 				})
 			);
 		}
+		if (frm.doc.status === "Failed" && frm.doc.channel) {
+			frappe.db.get_value("Social Channel", frm.doc.channel, "network").then(({ message }) => {
+				if (message && message.network === "WhatsApp") {
+					frm.add_custom_button(__("Send as WhatsApp template"), () => send_as_template(frm));
+				}
+			});
+		}
 		if (frm.doc.url && /^https?:\/\//.test(frm.doc.url)) {
 			frm.add_custom_button(__("View on the network"), () => window.open(frm.doc.url, "_blank", "noopener"));
 		}
@@ -24,3 +31,34 @@ frappe.ui.form.on("Social Reply", {
 		}
 	},
 });
+
+// Outside WhatsApp's 24-hour window only an approved template is delivered: the agent names it (WhatsApp Manager
+// lists the approved ones) and gives its body parameters; the customer's answer reopens the window.
+function send_as_template(frm) {
+	const dialog = new frappe.ui.Dialog({
+		title: __("Send as WhatsApp template"),
+		fields: [
+			{
+				fieldtype: "HTML",
+				options: `<p class="text-muted small">${__(
+					"WhatsApp delivers free text only within 24 hours of the customer's last message. Outside that window, send a message template approved in WhatsApp Manager; the customer's answer opens the window again."
+				)}</p>`,
+			},
+			{ fieldname: "template", fieldtype: "Data", label: __("Template name"), reqd: 1, description: __("e.g. order_update") },
+			{ fieldname: "language", fieldtype: "Data", label: __("Language code"), reqd: 1, default: "en", description: __("e.g. en or en_US") },
+			{ fieldname: "parameters", fieldtype: "Small Text", label: __("Body parameters"), description: __("One per line, in the template's order.") },
+		],
+		primary_action_label: __("Send"),
+		primary_action(values) {
+			frappe.call({
+				method: "social_itsm_app.api.whatsapp.send_as_template",
+				args: { reply: frm.doc.name, ...values },
+				callback: () => {
+					dialog.hide();
+					frm.reload_doc();
+				},
+			});
+		},
+	});
+	dialog.show();
+}

@@ -33,10 +33,13 @@ class SocialReply(Document):
 		sent_by: DF.Link | None
 		social_post: DF.Link
 		status: DF.Literal["Queued", "Sending", "Sent", "Failed"]
+		template_language: DF.Data | None
+		template_parameters: DF.SmallText | None
 		text: DF.LongText
 		ticket: DF.DynamicLink | None
 		ticket_doctype: DF.Link | None
 		url: DF.Data | None
+		whatsapp_template: DF.Data | None
 	# end: auto-generated types
 
 	def validate(self):
