@@ -15,6 +15,9 @@ from social_itsm_app.permissions import require_agent
 
 Filters = str | list | dict | None
 ChartArgument = str | int | None
+# The chart widget calls a custom source with chart_name, filters, refresh, time_interval, timespan, from_date,
+# to_date and heatmap_year: a source names the ones it reads and takes the rest as ``**unread``.
+WidgetArgument = Filters | ChartArgument
 
 
 def _readable(doctype: str) -> None:
@@ -63,13 +66,11 @@ def median_lead_time(filters: Filters = None) -> str:
 @frappe.whitelist()
 def posts_per_channel(
 	chart_name: ChartArgument = None,
-	filters: Filters = None,
-	refresh: ChartArgument = None,
 	time_interval: ChartArgument = None,
 	timespan: ChartArgument = None,
 	from_date: ChartArgument = None,
 	to_date: ChartArgument = None,
-	heatmap_year: ChartArgument = None,
+	**unread: WidgetArgument,
 ) -> dict:
 	"""Chart source "Social Posts per Channel": posts per period and channel over the timespan and interval the
 	chart's selectors name (the chart's own settings until someone picks others)."""
@@ -85,16 +86,7 @@ def posts_per_channel(
 
 
 @frappe.whitelist()
-def incident_lead_times(
-	chart_name: ChartArgument = None,
-	filters: Filters = None,
-	refresh: ChartArgument = None,
-	time_interval: ChartArgument = None,
-	timespan: ChartArgument = None,
-	from_date: ChartArgument = None,
-	to_date: ChartArgument = None,
-	heatmap_year: ChartArgument = None,
-) -> dict:
+def incident_lead_times(**unread: WidgetArgument) -> dict:
 	"""Chart source "Social Incident Lead Times": the last incidents' lead times, one bar each."""
 	_readable("Social Incident")
 	return measures.lead_time_bars()
