@@ -27,11 +27,8 @@ RateLimited using ``X-Business-Use-Case-Usage`` ``estimated_time_to_regain_acces
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -49,6 +46,7 @@ from social_itsm_app.connectors.base import (
 	parse_datetime,
 )
 from social_itsm_app.connectors.errors import AuthError, ConnectorError, RateLimited
+from social_itsm_app.connectors.meta import AUTH_CODES, RATE_LIMIT_CODES, GraphClient, graph_error, regain_access_at
 from social_itsm_app.connectors.seen import SeenWindow
 from social_itsm_app.connectors.split import MEASURES
 from social_itsm_app.connectors.text import clean_text
@@ -61,14 +59,11 @@ OVERLAP_SECONDS = 300
 SEEN_LIMIT = 300
 # Extra /comments or /messages pages per post or conversation in one fetch.
 MAX_CHILD_PAGES = 5
-DEFAULT_RATE_WAIT = timedelta(minutes=15)
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 613}) | frozenset(range(80001, 80015))
-AUTH_CODES = frozenset({102, 190, 463, 467})
 OUTSIDE_WINDOW_SUBCODE = 2018278
 INBOX_URL = "https://business.facebook.com/latest/inbox/messenger?selected_item_id="
 
 
-class FacebookConnector(Connector):
+class FacebookConnector(GraphClient, Connector):
 	network = "facebook"
 	required_keys = ("page_id", "page_access_token", "app_secret")
 	secret_keys = ("page_access_token", "app_secret")
@@ -86,10 +81,7 @@ class FacebookConnector(Connector):
 		super().__init__(config, session)
 		self.base_url = str(self.config.get("base_url") or BASE_URL).rstrip("/")
 		self.page_id = str(self.config["page_id"])
-		token = str(self.config["page_access_token"])
-		self._token = token
-		self._proof = hmac.new(str(self.config["app_secret"]).encode(), token.encode(), hashlib.sha256).hexdigest()
-		self.http.add_secret(self._proof)
+		self._use_token(str(self.config["page_access_token"]), self.config["app_secret"])
 		self.page_size = config_int(self.config.get("page_size"), 25, 1, 100)
 		self.lookback = timedelta(days=config_int(self.config.get("comment_lookback_days"), 7, 0, 90))
 
@@ -271,20 +263,10 @@ class FacebookConnector(Connector):
 			raise ConnectorError(f"facebook: POST {path} answered without an id: {str(body)[:200]}")
 		return body
 
-	def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
-		query = {**(params or {}), "appsecret_proof": self._proof}
-		headers = {"Authorization": f"Bearer {self._token}"}
-		body = self.http.json(self.http.request(method, self.base_url + path, params=query, headers=headers, **kwargs))
-		if not isinstance(body, dict):
-			raise ConnectorError(f"facebook: {method} {path}: expected a JSON object, got {type(body).__name__}")
-		if isinstance(body.get("error"), dict):
-			raise ConnectorError(f"facebook: {method} {path}: {body['error'].get('message')}")
-		return body
-
 	def classify_error(self, response: requests.Response) -> ConnectorError | None:
 		if response.status_code >= 500:
 			return None  # transient (Graph codes 1/2): let the HTTP layer retry
-		error = _graph_error(response)
+		error = graph_error(response)
 		if error is None:
 			return None
 		code, subcode = config_int(error.get("code"), 0), config_int(error.get("error_subcode"), 0)
@@ -383,35 +365,6 @@ def _post(obj: dict[str, Any], external_id: str, kind: str, thread: str, parent:
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
-
-
-def regain_access_at(response: requests.Response, now: datetime | None = None) -> datetime:
-	"""``X-Business-Use-Case-Usage``: {business-id: [{..., "estimated_time_to_regain_access": minutes}]}.
-
-	https://developers.facebook.com/docs/graph-api/overview/rate-limiting/
-	"""
-	now = now or datetime.now(timezone.utc)
-	minutes = 0
-	for header in ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage"):
-		try:
-			usage = json.loads(response.headers.get(header) or "null")
-		except ValueError:
-			continue
-		entries = [usage] if isinstance(usage, dict) and "call_count" in usage else []
-		if isinstance(usage, dict):
-			entries += [e for v in usage.values() if isinstance(v, list) for e in v if isinstance(e, dict)]
-		for entry in entries:
-			minutes = max(minutes, config_int(entry.get("estimated_time_to_regain_access"), 0))
-	return now + (timedelta(minutes=minutes) if minutes else DEFAULT_RATE_WAIT)
-
-
-def _graph_error(response: requests.Response) -> dict[str, Any] | None:
-	try:
-		body = response.json()
-	except ValueError:
-		return None
-	error = body.get("error") if isinstance(body, dict) else None
-	return error if isinstance(error, dict) else None
 
 
 def _data(page: dict[str, Any], path: str) -> list[dict[str, Any]]:

@@ -1,15 +1,16 @@
-"""What the push-only Meta connectors (WhatsApp Cloud API, Instagram) share: Graph calls, typed Graph errors,
-the shape checks of a webhook delivery, and "there is nothing to poll".
+"""What the Meta connectors share: Graph calls (:class:`GraphClient`, Facebook Pages too), the Graph error code
+tables and ``X-Business-Use-Case-Usage`` reader; for the push-only ones (WhatsApp Cloud API, Instagram) typed Graph
+errors, the shape checks of a webhook delivery, and "there is nothing to poll".
 
-Graph errors are typed by code, as in :mod:`~social_itsm_app.connectors.facebook` (whose code tables and
-``X-Business-Use-Case-Usage`` reader are reused): 190 & co. -> AuthError, the throttling codes ->
-RateLimited. https://developers.facebook.com/docs/graph-api/guides/error-handling
+Graph errors are typed by code: 190 & co. -> AuthError, the throttling codes -> RateLimited.
+https://developers.facebook.com/docs/graph-api/guides/error-handling
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -18,7 +19,7 @@ import requests
 
 from social_itsm_app.connectors.base import Connector, FetchResult, config_int
 from social_itsm_app.connectors.errors import AuthError, ConnectorError, RateLimited
-from social_itsm_app.connectors.facebook import AUTH_CODES, RATE_LIMIT_CODES, regain_access_at
+from social_itsm_app.connectors.http import HttpClient
 from social_itsm_app.connectors.safe_values import safe_url
 from social_itsm_app.connectors.text import clean_text
 from social_itsm_app.connectors.webhooks import PayloadError
@@ -39,33 +40,30 @@ ATTACHMENT_LABELS = {
 	"template": "card",
 	"fallback": "link",
 }
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 613}) | frozenset(range(80001, 80015))
+AUTH_CODES = frozenset({102, 190, 463, 467})
+# How long a throttled token rests when the usage headers do not say.
+DEFAULT_RATE_WAIT = timedelta(minutes=15)
 # WhatsApp's own throttles (pair rate, spam rate, cloud API throughput) on top of the Graph ones.
 WHATSAPP_RATE_CODES = frozenset({130429, 131048, 131056})
 
 
-class MetaPushConnector(Connector):
-	"""A Graph API connector whose posts only arrive by webhook: replies and a credentials check, no fetch."""
+class GraphClient:
+	"""Graph API calls for a connector (mixed in before :class:`Connector`): the token as a Bearer header and, with
+	the app secret, ``appsecret_proof`` on every call (https://developers.facebook.com/docs/graph-api/securing-requests/).
+	"""
 
-	base_url_default: ClassVar[str] = "https://graph.facebook.com/v21.0"
-	token_key: ClassVar[str] = "access_token"
-	# Codes this network adds to the rate-limit table; and its own special cases (see classify_error).
-	extra_rate_codes: ClassVar[frozenset[int]] = frozenset()
+	network: str
+	base_url: str
+	http: HttpClient
 
-	def __init__(self, config, session: requests.Session | None = None):
-		super().__init__(config, session)
-		self.base_url = str(self.config.get("base_url") or self.base_url_default).rstrip("/")
-		self._token = str(self.config[self.token_key])
-		secret = self.config.get("app_secret")
+	def _use_token(self, token: str, app_secret: Any) -> None:
+		self._token = token
 		# appsecret_proof: required when the app has "Require App Secret" on, harmless otherwise.
-		self._proof = hmac.new(str(secret).encode(), self._token.encode(), hashlib.sha256).hexdigest() if secret else None
+		secret = str(app_secret) if app_secret else None
+		self._proof = hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest() if secret else None
 		if self._proof:
 			self.http.add_secret(self._proof)
-
-	def _fetch(self, state: dict[str, Any]) -> FetchResult:
-		raise ConnectorError(
-			f"{self.network}: messages arrive only by webhook (the API has nothing to poll); "
-			"switch this channel to push and register its webhook URL with Meta"
-		)
 
 	def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
 		query = dict(params or {})
@@ -78,6 +76,26 @@ class MetaPushConnector(Connector):
 		if isinstance(body.get("error"), dict):
 			raise ConnectorError(f"{self.network}: {method} {path}: {body['error'].get('message')}")
 		return body
+
+
+class MetaPushConnector(GraphClient, Connector):
+	"""A Graph API connector whose posts only arrive by webhook: replies and a credentials check, no fetch."""
+
+	base_url_default: ClassVar[str] = "https://graph.facebook.com/v21.0"
+	token_key: ClassVar[str] = "access_token"
+	# Codes this network adds to the rate-limit table; and its own special cases (see classify_error).
+	extra_rate_codes: ClassVar[frozenset[int]] = frozenset()
+
+	def __init__(self, config, session: requests.Session | None = None):
+		super().__init__(config, session)
+		self.base_url = str(self.config.get("base_url") or self.base_url_default).rstrip("/")
+		self._use_token(str(self.config[self.token_key]), self.config.get("app_secret"))
+
+	def _fetch(self, state: dict[str, Any]) -> FetchResult:
+		raise ConnectorError(
+			f"{self.network}: messages arrive only by webhook (the API has nothing to poll); "
+			"switch this channel to push and register its webhook URL with Meta"
+		)
 
 	def classify_error(self, response: requests.Response) -> ConnectorError | None:
 		if response.status_code >= 500:
@@ -106,6 +124,26 @@ class MetaPushConnector(Connector):
 	def special_error(self, code: int, message: str, status: int) -> ConnectorError | None:
 		"""Hook: a network's own meaning of a Graph code (None = the shared table)."""
 		return None
+
+
+def regain_access_at(response: requests.Response, now: datetime | None = None) -> datetime:
+	"""``X-Business-Use-Case-Usage``: {business-id: [{..., "estimated_time_to_regain_access": minutes}]}.
+
+	https://developers.facebook.com/docs/graph-api/overview/rate-limiting/
+	"""
+	now = now or datetime.now(timezone.utc)
+	minutes = 0
+	for header in ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage"):
+		try:
+			usage = json.loads(response.headers.get(header) or "null")
+		except ValueError:
+			continue
+		reports = [usage] if isinstance(usage, dict) and "call_count" in usage else []
+		if isinstance(usage, dict):
+			reports += [e for v in usage.values() if isinstance(v, list) for e in v if isinstance(e, dict)]
+		for entry in reports:
+			minutes = max(minutes, config_int(entry.get("estimated_time_to_regain_access"), 0))
+	return now + (timedelta(minutes=minutes) if minutes else DEFAULT_RATE_WAIT)
 
 
 def graph_error(response: requests.Response) -> dict[str, Any] | None:
