@@ -219,6 +219,21 @@ def complete_setup_wizard(site: str) -> None:
 		raise RuntimeError(f"the setup wizard did not complete on {site}")
 
 
+_READY: set[str] = set()
+
+
+def ready(site: str = SITE) -> None:
+	"""The app on ``site`` with this checkout's schema: installed, or migrated once per test run (the checkout may
+	have changed doctypes since the site last saw it)."""
+	if site in _READY:
+		return
+	if APP in installed_apps(site):
+		site_bench("migrate", "--skip-search-index", site=site)
+	else:
+		site_bench("install-app", APP, site=site)
+	_READY.add(site)
+
+
 def prepare() -> None:
 	start_services()
 	sync_app()

@@ -65,8 +65,7 @@ def site_post(request):
 			pytest.skip(f"the bench at {bench.BENCH} has no {host_app} app")
 		bench.ensure_site(site, host_apps=(host_app,))
 		bench.quiet_scheduler(site)
-	if bench.APP not in bench.installed_apps(site):
-		bench.site_bench("install-app", bench.APP, site=site)
+	bench.ready(site)
 	if host_app not in bench.installed_apps(site):
 		pytest.skip(f"browser check needs {host_app} on {site}")
 	bench.run_python(MAKE_DESK_AGENT.format(user=DESK_AGENT, password=DESK_AGENT_PASSWORD), site=site)
@@ -176,8 +175,7 @@ print(marker)
 def list_site() -> str:
 	"""The list is the same on every host: the main test site serves for it."""
 	bench.prepare()
-	if bench.APP not in bench.installed_apps():
-		bench.site_bench("install-app", bench.APP)
+	bench.ready()
 	return bench.SITE
 
 
@@ -247,8 +245,7 @@ print(json.dumps(frappe.get_all("Social Reply", filters={{"ticket_doctype": "HD 
 def helpdesk_ticket() -> str:
 	"""A social HD Ticket on the Helpdesk test site, and an agent (Agent role and HD Agent) who may log in."""
 	bench.prepare()
-	if bench.APP not in bench.installed_apps():
-		bench.site_bench("install-app", bench.APP)
+	bench.ready()
 	if "helpdesk" not in bench.installed_apps():
 		pytest.skip(f"the reply editor check needs helpdesk on {bench.SITE}")
 	bench.run_python(MAKE_AGENT)

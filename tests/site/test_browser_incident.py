@@ -114,9 +114,7 @@ def outage_site(request):
 			pytest.skip(f"the bench at {bench.BENCH} has no {HOSTS[site]} app")
 		bench.ensure_site(site, host_apps=(HOSTS[site],))
 		bench.quiet_scheduler(site)
-	if bench.APP not in bench.installed_apps(site):
-		bench.site_bench("install-app", bench.APP, site=site)
-	bench.site_bench("migrate", "--skip-search-index", site=site, timeout=1800)
+	bench.ready(site)
 	bench.run_python(MAKE_DESK_AGENT.format(user=DESK_AGENT, password=DESK_AGENT_PASSWORD), site=site)
 	return site
 

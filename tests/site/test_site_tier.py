@@ -24,8 +24,7 @@ IN_SITE = bench.in_site_modules()
 @pytest.fixture(scope="module")
 def site():
 	bench.prepare()
-	if bench.APP in bench.installed_apps():
-		bench.site_bench("migrate", "--skip-search-index")  # the checkout may have changed the schema
+	bench.ready()  # installed, and migrated: the checkout may have changed the schema
 	return bench.SITE
 
 
@@ -84,10 +83,7 @@ def erpnext_site(site):
 	bench.quiet_scheduler(bench.ERPNEXT_SITE)
 	apps = bench.installed_apps(bench.ERPNEXT_SITE)
 	assert "erpnext" in apps and "helpdesk" not in apps
-	if bench.APP in apps:
-		bench.site_bench("migrate", "--skip-search-index", site=bench.ERPNEXT_SITE)
-	else:
-		bench.site_bench("install-app", bench.APP, site=bench.ERPNEXT_SITE)
+	bench.ready(bench.ERPNEXT_SITE)
 	return bench.ERPNEXT_SITE
 
 
