@@ -20,7 +20,7 @@ from typing import Any
 
 from social_itsm_app.connectors.base import SocialPost
 from social_itsm_app.connectors.facebook import INBOX_URL
-from social_itsm_app.connectors.meta import changes, entries, epoch, incoming_message, listed, messaging_text, required
+from social_itsm_app.connectors.meta import delivery_posts, epoch, incoming_message, messaging_text, required
 from social_itsm_app.connectors.safe_values import safe_url, truncate
 from social_itsm_app.connectors.text import clean_text
 
@@ -32,23 +32,11 @@ POST_ITEMS = ("post", "status", "photo", "video", "share")
 
 def parse_payload(payload: Any) -> list[SocialPost]:
 	"""New visitor posts, comments and Messenger messages of one delivery, oldest first; the page's own skipped."""
-	posts: list[SocialPost] = []
-	for entry in entries(payload, NETWORK, OBJECT):
-		page_id = required(entry, "id", NETWORK, "an entry")
-		for event in listed(entry, "messaging", NETWORK):
-			post = _message_post(event, page_id)
-			if post is not None:
-				posts.append(post)
-		for field_name, value in changes(entry, NETWORK):
-			if field_name == "feed":
-				post = _feed_post(value, page_id)
-				if post is not None:
-					posts.append(post)
-	posts.sort(key=lambda post: post.created_at)
-	return posts
+	return delivery_posts(payload, NETWORK, OBJECT, _message_post, {"feed": _feed_post})
 
 
-def _feed_post(value: dict[str, Any], page_id: str) -> SocialPost | None:
+def _feed_post(value: dict[str, Any], page_id: str, entry_time: Any = None) -> SocialPost | None:
+	"""A new visitor post or comment (a feed item carries its own created_time: the entry's is not needed)."""
 	item, verb = str(value.get("item") or ""), str(value.get("verb") or "")
 	if verb != "add" or (item != "comment" and item not in POST_ITEMS):
 		return None  # reactions, likes, edits, removals, and items we do not answer

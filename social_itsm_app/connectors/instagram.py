@@ -25,11 +25,9 @@ from social_itsm_app.connectors.base import AccountInfo, SentReply, SocialPost
 from social_itsm_app.connectors.errors import ConnectorError
 from social_itsm_app.connectors.meta import (
 	MetaPushConnector,
-	changes,
-	entries,
+	delivery_posts,
 	epoch,
 	incoming_message,
-	listed,
 	messaging_text,
 	required,
 )
@@ -54,20 +52,7 @@ def parse_payload(payload: Any) -> list[SocialPost]:
 	Other messaging events (reads, reactions, postbacks) and other change fields (mentions, story insights)
 	are ignored; the known parts in a wrong shape raise :class:`PayloadError`.
 	"""
-	posts: list[SocialPost] = []
-	for entry in entries(payload, NETWORK, OBJECT):
-		account = required(entry, "id", NETWORK, "an entry")
-		for event in listed(entry, "messaging", NETWORK):
-			post = _message_post(event, account)
-			if post is not None:
-				posts.append(post)
-		for field_name, value in changes(entry, NETWORK):
-			if field_name in COMMENT_FIELDS:
-				post = _comment_post(value, account, entry.get("time"))
-				if post is not None:
-					posts.append(post)
-	posts.sort(key=lambda post: post.created_at)
-	return posts
+	return delivery_posts(payload, NETWORK, OBJECT, _message_post, dict.fromkeys(COMMENT_FIELDS, _comment_post))
 
 
 def _message_post(event: dict[str, Any], account: str) -> SocialPost | None:

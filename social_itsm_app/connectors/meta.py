@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import requests
 
-from social_itsm_app.connectors.base import Connector, FetchResult, config_int
+from social_itsm_app.connectors.base import Connector, FetchResult, SocialPost, config_int
 from social_itsm_app.connectors.errors import AuthError, ConnectorError, RateLimited
 from social_itsm_app.connectors.http import HttpClient
 from social_itsm_app.connectors.safe_values import safe_url
@@ -158,6 +158,31 @@ def graph_error(response: requests.Response) -> dict[str, Any] | None:
 
 def _soon(minutes: int = 1) -> datetime:
 	return datetime.now(timezone.utc) + timedelta(minutes=minutes)
+
+
+# --- webhook deliveries --------------------------------------------------------------------------------
+
+# A network's reader of one messaging event: (event, account id) -> a post, or None to skip it.
+MessageReader = Callable[[dict[str, Any], str], SocialPost | None]
+# A network's reader of one change's value: (value, account id, the entry's time) -> a post, or None to skip it.
+ChangeReader = Callable[[dict[str, Any], str, Any], SocialPost | None]
+
+
+def delivery_posts(
+	payload: Any, network: str, expected_object: str, message: MessageReader, change: Mapping[str, ChangeReader]
+) -> list[SocialPost]:
+	"""The posts of one delivery, oldest first: each entry's messaging events read by ``message`` and its changes
+	by the reader ``change`` names for their field (other fields ignored); events a reader skips are left out."""
+	posts: list[SocialPost | None] = []
+	for entry in entries(payload, network, expected_object):
+		account = required(entry, "id", network, "an entry")
+		posts += [message(event, account) for event in listed(entry, "messaging", network)]
+		for field_name, value in changes(entry, network):
+			if field_name in change:
+				posts.append(change[field_name](value, account, entry.get("time")))
+	found = [post for post in posts if post is not None]
+	found.sort(key=lambda post: post.created_at)
+	return found
 
 
 # --- webhook shapes -------------------------------------------------------------------------------------
