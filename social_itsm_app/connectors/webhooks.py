@@ -109,6 +109,19 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 	return None if value is None else str(value).strip()
 
 
+def _signed(
+	body: bytes, headers: Mapping[str, str], secret: str | Iterable[str], name: str, limit: int
+) -> tuple[list[str], str]:
+	"""Every scheme's first checks, in this order: the body's size (413), that we have a secret (403), that the
+	header ``name`` is there (401). Returns our secrets and the header's value."""
+	check_size(body, limit)
+	secrets = _secrets(secret)
+	given = header(headers, name)
+	if not given:
+		raise WebhookRefused(401, f"{name} is missing")
+	return secrets, given
+
+
 def _same(given: str, expected: str) -> bool:
 	"""Constant-time equality of two texts, as UTF-8 bytes (compare_digest refuses non-ASCII str)."""
 	return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
@@ -140,11 +153,7 @@ def verify_meta(
 	body: bytes, headers: Mapping[str, str], app_secret: str | Iterable[str], *, limit: int = MAX_BODY_BYTES
 ) -> None:
 	"""Check ``X-Hub-Signature-256`` over the raw ``body``; raise :class:`WebhookRefused` unless it is Meta's."""
-	check_size(body, limit)
-	secrets = _secrets(app_secret)
-	given = header(headers, META_SIGNATURE_HEADER)
-	if not given:
-		raise WebhookRefused(401, f"{META_SIGNATURE_HEADER} is missing")
+	secrets, given = _signed(body, headers, app_secret, META_SIGNATURE_HEADER, limit)
 	scheme, _, digest = given.partition("=")
 	if scheme.strip().lower() != "sha256" or not _HEX_SHA256.fullmatch(digest.strip()):
 		raise WebhookRefused(401, f"{META_SIGNATURE_HEADER} is not in the form sha256=<64 hex digits>")
@@ -183,11 +192,7 @@ def verify_telegram(
 	body: bytes, headers: Mapping[str, str], secret_token: str | Iterable[str], *, limit: int = MAX_BODY_BYTES
 ) -> None:
 	"""Check ``X-Telegram-Bot-Api-Secret-Token`` against the ``secret_token`` given to ``setWebhook``."""
-	check_size(body, limit)
-	secrets = _secrets(secret_token)
-	given = header(headers, TELEGRAM_SECRET_HEADER)
-	if not given:
-		raise WebhookRefused(401, f"{TELEGRAM_SECRET_HEADER} is missing")
+	secrets, given = _signed(body, headers, secret_token, TELEGRAM_SECRET_HEADER, limit)
 	if not _TELEGRAM_SECRET.fullmatch(given) or not any(_same(given, secret) for secret in secrets):
 		raise WebhookRefused(403, f"{TELEGRAM_SECRET_HEADER} does not match (call setWebhook again)")
 
@@ -239,13 +244,9 @@ def verify_generic(
 
 	The signature header may list several ``v1=`` values separated by commas (a sender rotating secrets).
 	"""
-	check_size(body, limit)
-	secrets = _secrets(secret)
+	secrets, signed = _signed(body, headers, secret, SIGNATURE_HEADER, limit)
 	stamp = header(headers, TIMESTAMP_HEADER)
-	signed = header(headers, SIGNATURE_HEADER)
 	delivery = header(headers, DELIVERY_HEADER)
-	if not signed:
-		raise WebhookRefused(401, f"{SIGNATURE_HEADER} is missing")
 	if not stamp or not _TIMESTAMP.fullmatch(stamp):
 		raise WebhookRefused(400, f"{TIMESTAMP_HEADER} must be the sending time in unix seconds")
 	if not delivery or not _TOKEN.fullmatch(delivery):
