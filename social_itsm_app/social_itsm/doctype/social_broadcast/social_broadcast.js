@@ -14,16 +14,6 @@ const DELIVERY_COLOURS = {
 	Failed: "red",
 	"Not Supported": "gray",
 };
-const BROADCAST_COLOURS = {
-	Draft: "gray",
-	"Awaiting Approval": "orange",
-	Approved: "blue",
-	Sending: "orange",
-	Sent: "green",
-	"Partly Failed": "orange",
-	Failed: "red",
-	Rejected: "red",
-};
 
 frappe.ui.form.on("Social Broadcast", {
 	setup(frm) {
@@ -45,7 +35,9 @@ frappe.ui.form.on("Social Broadcast", {
 	},
 
 	refresh(frm) {
-		frm.page.set_indicator(__(frm.doc.status), BROADCAST_COLOURS[frm.doc.status] || "gray");
+		// The status colours are defined once, in the list settings: frappe loads a doctype's _list.js with its form too.
+		const [label, colour] = frappe.listview_settings["Social Broadcast"].get_indicator(frm.doc);
+		frm.page.set_indicator(label, colour);
 		// Once approval was requested the message is frozen (the controller refuses edits anyway).
 		const editable = frm.is_new() || ["Draft", "Rejected"].includes(frm.doc.status);
 		frm.toggle_enable(["incident", "update_kind", "text", "reply_to_reporters", "channels"], editable);
