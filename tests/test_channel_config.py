@@ -18,6 +18,7 @@ from social_itsm_app.channels.config import (
 	missing_push_fields,
 	push_config,
 	required_fields,
+	webhook_secret_problem,
 )
 from social_itsm_app.connectors import NETWORKS, connector_class
 from social_itsm_app.connectors.push import PUSH_SCHEMES
@@ -125,3 +126,10 @@ def test_which_channels_take_pushes_and_what_they_need():
 	assert missing_push_fields({"network": "Instagram", "client_secret": "s"}) == ["webhook_secret"]
 	assert missing_push_fields({"network": "Facebook Page", "intake_mode": "Polling"}) == []
 	assert missing_push_fields({"network": "Telegram", "intake_mode": "Push"}) == []  # Register webhook makes it
+
+
+def test_a_webhook_secret_must_be_long_and_telegram_s_alphabet_for_telegram():
+	assert webhook_secret_problem("Webhook", "short") == "at least 16 characters"
+	assert webhook_secret_problem("Webhook", "a long secret with spaces!") is None
+	assert "Telegram" in webhook_secret_problem("Telegram", "a long secret with spaces!")
+	assert webhook_secret_problem("Telegram", "Abc_def-0123456789") is None

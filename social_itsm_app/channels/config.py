@@ -6,6 +6,7 @@ each network calls them by its own names. This table is the only place that know
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -174,6 +175,20 @@ PUSH_FIELDS: dict[str, tuple[str, ...]] = {
 	"facebook": ("client_secret", "webhook_secret"),
 	"telegram": (),  # Register webhook makes the secret token and gives it to Telegram
 }
+
+
+MIN_WEBHOOK_SECRET = 16
+_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def webhook_secret_problem(label: str | None, secret: str) -> str | None:
+	"""Why a newly typed webhook secret cannot work (None when it can): it signs or unlocks every delivery, so it
+	must not be guessable, and Telegram accepts only its own alphabet in ``secret_token``."""
+	if len(secret) < MIN_WEBHOOK_SECRET:
+		return f"at least {MIN_WEBHOOK_SECRET} characters"
+	if label == "Telegram" and not _TELEGRAM_SECRET.fullmatch(secret):
+		return "at most 256 of the letters A-Z a-z, digits, _ and - (what Telegram accepts)"
+	return None
 
 
 def missing_push_fields(values: Mapping[str, Any]) -> list[str]:

@@ -466,3 +466,10 @@ class TestWebhookEndpoint(FrappeTestCase):
 		self.assertEqual(json.loads(stored.reply_ref)["comment_id"], "17865799348089039")
 		message = self.stored(INSTAGRAM, "aWdfZAG1faXRlbToxOklH")
 		self.assertEqual((message.kind, message.thread_id), ("direct", f"{IG_USER_ID}:1234567890"))
+
+	def test_a_guessable_or_telegram_incompatible_secret_is_refused_on_save(self):
+		for secret, reason in (("short", "at least 16"), ("a long secret with spaces!", "Telegram")):
+			channel = frappe.get_doc("Social Channel", TELEGRAM)
+			channel.webhook_secret = secret
+			self.assertRaisesRegex(frappe.ValidationError, reason, channel.save)
+			frappe.db.rollback()

@@ -18,6 +18,7 @@ from social_itsm_app.channels.config import (
 	missing_fields,
 	missing_push_fields,
 	push_key,
+	webhook_secret_problem,
 )
 from social_itsm_app.channels.runtime import build_connector
 from social_itsm_app.connectors import ConnectorError
@@ -152,3 +153,7 @@ class SocialChannel(Document):
 		if missing:
 			labels = ", ".join(_(self.meta.get_label(fieldname)) for fieldname in missing)
 			frappe.throw(_("{0} needs: {1}").format(_(self.network), labels), title=_("Channel settings incomplete"))
+		typed = self.webhook_secret or ""
+		problem = webhook_secret_problem(self.network, typed) if typed and set(typed) != {"*"} else None
+		if problem:
+			frappe.throw(_("The webhook secret must be {0}.").format(_(problem)), title=_("Webhook secret"))
