@@ -18,6 +18,7 @@ from frappe.utils import get_datetime, now_datetime
 from social_itsm_app.channels.config import network_key
 from social_itsm_app.channels.runtime import build_connector, credentials_in_use
 from social_itsm_app.connectors import ConnectorError, RateLimited, SentReply, SocialPost, connector_class
+from social_itsm_app.connectors.whatsapp import OutsideServiceWindow
 from social_itsm_app.content import delivery_html, reply_text_from_html
 from social_itsm_app.hosts import PROFILES
 from social_itsm_app.queues import SEND, queue_for
@@ -195,6 +196,8 @@ def after_error(doc, exc: ConnectorError, attempts: int, network: str) -> tuple[
 	retry_at = state.after_failure(
 		now_datetime(), attempts, to_site_datetime(reset) if reset else None, in_doubt, safe_until(doc, network)
 	)
+	if isinstance(exc, OutsideServiceWindow):
+		retry_at = None  # time does not reopen WhatsApp's window: the agent sends a template (or the customer writes)
 	error = short_error(exc, 1000)
 	if in_doubt and retry_at is None:
 		error = f"{state.UNKNOWN_DELIVERY} ({error})"[:1000]

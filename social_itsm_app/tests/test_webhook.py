@@ -394,8 +394,9 @@ class TestWebhookEndpoint(FrappeTestCase):
 		reply.db_insert()
 		frappe.db.commit()
 		self.assertEqual(send_reply(reply.name), "Failed")
-		error = frappe.db.get_value("Social Reply", reply.name, "last_error")
+		error, retry_at = frappe.db.get_value("Social Reply", reply.name, ["last_error", "next_attempt_at"])
 		self.assertIn(WINDOW_HINT[:60], error)
+		self.assertIsNone(retry_at)  # not retried as free text: only a template can reach the customer now
 		self.assertFalse(frappe.get_all("Social Reply Part", filters={"parent": reply.name}))
 
 		# The agent sends it again as an approved template: one template message, recorded like a reply part.
