@@ -10,8 +10,7 @@ from responses import matchers
 
 from social_itsm_app.connectors import AuthError, ConnectorError, SentReply
 from social_itsm_app.connectors.instagram import InstagramConnector, parse_payload, utf8_budget
-from social_itsm_app.connectors.webhooks import PayloadError
-from tests.connectors.contract import load_fixture
+from tests.connectors.meta_push import MetaPushKit, assert_payload_error, assert_push_only
 
 BASE = "https://graph.instagram.com/v21.0"
 ACCOUNT = "17841405822304914"
@@ -19,14 +18,8 @@ CUSTOMER = "1234567890123456"
 TOKEN = "IGQVJinstagramUserToken0123456789"
 MESSAGES = f"{BASE}/{ACCOUNT}/messages"
 CONFIG = {"ig_user_id": ACCOUNT, "access_token": TOKEN, "http_backoff": 0}
-
-
-def fx(name: str):
-	return load_fixture("instagram", name)
-
-
-def connector(**overrides) -> InstagramConnector:
-	return InstagramConnector({**CONFIG, **overrides})
+KIT = MetaPushKit("instagram", InstagramConnector, CONFIG)
+fx, connector = KIT.fx, KIT.connector
 
 
 def dm():
@@ -123,9 +116,7 @@ def test_hostile_text_and_links_are_cleaned():
 	],
 )
 def test_malformed_deliveries_are_a_clear_payload_error(payload, words):
-	with pytest.raises(PayloadError) as caught:
-		parse_payload(payload)
-	assert isinstance(caught.value, ConnectorError) and words in str(caught.value)
+	assert_payload_error(parse_payload, payload, words)
 
 
 # --- the connector --------------------------------------------------------------------------------------------
@@ -211,12 +202,6 @@ def test_a_conversation_of_another_account_is_not_answered_from_this_one():
 
 
 def test_there_is_nothing_to_fetch_and_no_public_post():
-	conn = connector(app_secret="ig-app-secret-1", verify_token="ig-verify-2")
-	with pytest.raises(ConnectorError) as caught:
-		conn.fetch()
-	assert "webhook" in str(caught.value)
-	with pytest.raises(ConnectorError) as refused:
-		conn.publish("Status: all systems go")
-	assert "photo or a video" in str(refused.value)
-	for secret in (TOKEN, "ig-app-secret-1", "ig-verify-2"):
-		assert secret not in repr(conn)
+	refused = assert_push_only(connector(app_secret="ig-app-secret-1", verify_token="ig-verify-2"),
+		(TOKEN, "ig-app-secret-1", "ig-verify-2"))
+	assert "photo or a video" in str(refused)

@@ -11,7 +11,6 @@ from responses import matchers
 
 from social_itsm_app.connectors import AuthError, ConnectorError, RateLimited, SentReply, SocialPost
 from social_itsm_app.connectors.split import utf16_units
-from social_itsm_app.connectors.webhooks import PayloadError
 from social_itsm_app.connectors.whatsapp import (
 	OutsideServiceWindow,
 	Template,
@@ -20,7 +19,7 @@ from social_itsm_app.connectors.whatsapp import (
 	parse_webhook,
 	within_service_window,
 )
-from tests.connectors.contract import load_fixture
+from tests.connectors.meta_push import MetaPushKit, assert_payload_error, assert_push_only
 
 BASE = "https://graph.facebook.com/v21.0"
 NUMBER = "106540352242922"
@@ -29,14 +28,8 @@ TOKEN = "EAAJwhatsappSystemUserToken0123456789"
 APP_SECRET = "wa-app-secret-51c0"
 MESSAGES = f"{BASE}/{NUMBER}/messages"
 CONFIG = {"phone_number_id": NUMBER, "access_token": TOKEN, "http_backoff": 0}
-
-
-def fx(name: str):
-	return load_fixture("whatsapp", name)
-
-
-def connector(**overrides) -> WhatsAppConnector:
-	return WhatsAppConnector({**CONFIG, **overrides})
+KIT = MetaPushKit("whatsapp", WhatsAppConnector, CONFIG)
+fx, connector = KIT.fx, KIT.connector
 
 
 def customer_post(hours_ago: float = 1, **ref) -> SocialPost:
@@ -156,9 +149,7 @@ def _without(path: list, payload=None):
 	],
 )
 def test_malformed_deliveries_are_a_clear_payload_error(payload, words):
-	with pytest.raises(PayloadError) as caught:
-		parse_webhook(payload)
-	assert isinstance(caught.value, ConnectorError) and words in str(caught.value)
+	assert_payload_error(parse_webhook, payload, words)
 
 
 # --- the 24-hour window ---------------------------------------------------------------------------------------
@@ -310,14 +301,7 @@ def test_verify_credentials_names_the_number_and_sends_appsecret_proof():
 
 
 def test_there_is_nothing_to_fetch_and_no_public_post():
-	conn = connector(app_secret=APP_SECRET, verify_token="vt-123456")
-	with pytest.raises(ConnectorError) as caught:
-		conn.fetch()
-	assert "webhook" in str(caught.value)
-	with pytest.raises(ConnectorError):
-		conn.publish("Status: all systems go")
-	for secret in (TOKEN, APP_SECRET, "vt-123456"):
-		assert secret not in repr(conn) and secret not in repr(conn.config)
+	assert_push_only(connector(app_secret=APP_SECRET, verify_token="vt-123456"), (TOKEN, APP_SECRET, "vt-123456"))
 
 
 def test_missing_configuration_is_a_connector_error():
