@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import frappe
 from frappe import _
 
@@ -24,6 +26,19 @@ def require_agent() -> None:
 	"""Guard for whitelisted methods: refuse anyone who is not an agent or a manager."""
 	if not is_social_agent():
 		frappe.throw(_("Only helpdesk agents can work with social posts."), frappe.PermissionError)
+
+
+def users_with_roles(roles: Sequence[str]) -> list[str]:
+	"""Enabled desk users holding any of ``roles`` directly (Administrator and Guest aside): whom to notify."""
+	has_role, user = frappe.qb.DocType("Has Role"), frappe.qb.DocType("User")
+	return (
+		frappe.qb.from_(has_role)
+		.join(user).on(user.name == has_role.parent)
+		.select(user.name).distinct()
+		.where(has_role.role.isin(list(roles)) & (has_role.parenttype == "User") & (user.enabled == 1))
+		.where((user.user_type == "System User") & user.name.notin(["Administrator", "Guest"]))
+		.run(pluck=True)
+	)
 
 
 def keep_managed_fields(doc, editable: frozenset[str] = frozenset(), app_creates_only: bool = False) -> None:

@@ -23,6 +23,7 @@ from social_itsm_app.channels.config import network_key
 from social_itsm_app.channels.runtime import build_connector, credentials_in_use
 from social_itsm_app.connectors import AuthError, ConnectorError, SentReply, connector_class
 from social_itsm_app.connectors.split import MEASURES, split_reply
+from social_itsm_app.permissions import users_with_roles
 from social_itsm_app.queues import SEND, queue_for
 from social_itsm_app.replies import outbound, state
 from social_itsm_app.statuses import (
@@ -80,7 +81,7 @@ def request_approval(name: str) -> dict:
 		frappe.throw(_("Write the text and choose the channels before asking for approval."))
 	transition(doc, AWAITING_APPROVAL, written_by=frappe.session.user, requested_at=now_datetime(),
 		approved_by=None, approved_at=None, rejection_reason=None)
-	publishers = [user for user in users_with_role(PUBLISHER_ROLE) if user != doc.written_by]
+	publishers = [user for user in users_with_roles([PUBLISHER_ROLE]) if user != doc.written_by]
 	notify(doc, publishers, _("Broadcast {0} about {1} awaits your approval").format(doc.name, incident_title(doc)))
 	return summary(doc)
 
@@ -142,20 +143,6 @@ def transition(doc, status: str, **values) -> None:
 
 def is_system_manager(user: str) -> bool:
 	return user == "Administrator" or "System Manager" in frappe.get_roles(user)
-
-
-def users_with_role(role: str) -> list[str]:
-	"""Enabled desk users holding ``role`` (directly; Administrator aside)."""
-	has_role = frappe.qb.DocType("Has Role")
-	user = frappe.qb.DocType("User")
-	return (
-		frappe.qb.from_(has_role)
-		.join(user).on(user.name == has_role.parent)
-		.select(user.name).distinct()
-		.where((has_role.role == role) & (has_role.parenttype == "User") & (user.enabled == 1))
-		.where((user.user_type == "System User") & user.name.notin(["Administrator", "Guest"]))
-		.run(pluck=True)
-	)
 
 
 def notify(doc, users: list[str | None], subject: str) -> None:

@@ -37,6 +37,7 @@ from redis.exceptions import LockError
 from social_itsm_app.connectors import SocialPost
 from social_itsm_app.connectors.text import clean_text
 from social_itsm_app.hosts import AGENT_ROLES, choose_profile
+from social_itsm_app.permissions import users_with_roles
 from social_itsm_app.social_itsm.doctype.social_service.social_service import CATALOGUE_CACHE_KEY
 from social_itsm_app.statuses import DETECTED, IGNORED, OPEN_INCIDENT_STATUSES, SPAM
 from social_itsm_app.triage.bursts import Alert, BurstDetector, BurstSettings, Joined, author_key
@@ -460,15 +461,3 @@ def notify(doc) -> None:
 			"for_user": user, "type": "Alert", "document_type": INCIDENT, "document_name": doc.name,
 			"link": get_url_to_form(INCIDENT, doc.name),
 		}).insert(ignore_permissions=True)
-
-
-def users_with_roles(roles: Sequence[str]) -> list[str]:
-	has_role, user = frappe.qb.DocType("Has Role"), frappe.qb.DocType("User")
-	return (
-		frappe.qb.from_(has_role)
-		.join(user).on(user.name == has_role.parent)
-		.select(user.name).distinct()
-		.where(has_role.role.isin(list(roles)) & (has_role.parenttype == "User") & (user.enabled == 1))
-		.where((user.user_type == "System User") & user.name.notin(["Administrator", "Guest"]))
-		.run(pluck=True)
-	)

@@ -19,6 +19,7 @@ from social_itsm_app.channels.handover import hand_over, has_pending
 from social_itsm_app.channels.runtime import build_connector, credentials_in_use
 from social_itsm_app.connectors import AuthError, ConnectorError, FetchResult, RateLimited
 from social_itsm_app.ingest.store import StoredBatch, store_posts
+from social_itsm_app.permissions import users_with_roles
 from social_itsm_app.queues import FETCH, TICKETS, queue_for
 from social_itsm_app.scheduling import next_fetch_at
 from social_itsm_app.statuses import ACTIVE, FAILING, NEEDS_REAUTH, RATE_LIMITED
@@ -198,16 +199,8 @@ def notify_reauth(doc, exc: ConnectorError) -> None:
 
 
 def system_managers() -> list[str]:
-	has_role = frappe.qb.DocType("Has Role")
-	user = frappe.qb.DocType("User")
-	return (
-		frappe.qb.from_(has_role)
-		.join(user).on(user.name == has_role.parent)
-		.select(user.name).distinct()
-		.where((has_role.role == "System Manager") & (has_role.parenttype == "User") & (user.enabled == 1))
-		.where(user.name.notin(["Administrator", "Guest"]))
-		.run(pluck=True)
-	) or ["Administrator"]
+	"""Who hears that a channel failed: the System Managers, else Administrator (someone must)."""
+	return users_with_roles(["System Manager"]) or ["Administrator"]
 
 
 def after_store(doc, batch: StoredBatch) -> None:
