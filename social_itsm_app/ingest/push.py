@@ -34,6 +34,10 @@ MAX_PENDING = 5000  # per channel: a flood of unknown ids never grows the hash w
 
 def store_pushed(channel: str, posts: list[dict] | None = None, statuses: list[dict] | None = None) -> dict:
 	"""Background job: store one delivery's posts and statuses for ``channel``; commit; hand over."""
+	if frappe.session.user == "Guest":
+		# Queued by the guest endpoint, so the worker runs it as Guest: store as polling does (the scheduler's user),
+		# so posts, identities and the tickets handed over are not Guest's.
+		frappe.set_user("Administrator")
 	frappe.db.get_value("Social Channel", channel, "name", for_update=True)  # one push job per channel at a time
 	doc = frappe.get_doc("Social Channel", channel)
 	try:
