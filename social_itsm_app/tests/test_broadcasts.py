@@ -18,12 +18,19 @@ from social_itsm_app.incidents import broadcasts, reporters
 from social_itsm_app.ingest.store import store_posts
 from social_itsm_app.replies import outbound
 from social_itsm_app.statuses import PUBLISHER_ROLE
-from social_itsm_app.tests.test_faults import load_fake_server
 from social_itsm_app.tests.test_replies import sent_note
-from social_itsm_app.tests.utils import AGENT_ROLE, HOST, NO_HOST, TICKET, make_feed_channel, make_user, remove_channel
+from social_itsm_app.tests.utils import (
+	AGENT_ROLE,
+	HOST,
+	NO_HOST,
+	TICKET,
+	FakeMastodonServer,
+	hold_send_jobs,
+	make_feed_channel,
+	make_user,
+	remove_channel,
+)
 from social_itsm_app.tickets.convert import convert_post
-
-fakes = load_fake_server()
 
 MASTODON = "BC Mastodon"
 EXPIRED = "BC Mastodon Expired"
@@ -37,31 +44,19 @@ PUBLISHING_WRITER = "bc-publishing-writer@example.com"
 MANAGER = "bc-manager@example.com"
 
 
-class BroadcastCase(FrappeTestCase):
+class BroadcastCase(FakeMastodonServer, FrappeTestCase):
 	"""A fake Mastodon per class; channels, an incident with member posts and a parent ticket per test.
 
 	The jobs commit, so everything is committed and removed before and after; enqueueing is patched out so a
 	bench worker on this machine cannot run the jobs at the same time as the test.
 	"""
 
-	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
-		cls.server = fakes.FakeMastodon(seed=12, arrival_rate=0.0, initial_mentions=0, author_prefix="bc",
-			max_lifetime=900).start()
-
-	@classmethod
-	def tearDownClass(cls):
-		cls.server.stop()
-		super().tearDownClass()
+	server_options = {"seed": 12, "arrival_rate": 0.0, "initial_mentions": 0, "author_prefix": "bc", "max_lifetime": 900}
 
 	def setUp(self):
 		if HOST is None:
 			self.skipTest(NO_HOST)
-		for target in (outbound, broadcasts):
-			enqueue = patch.object(target, "enqueue_send")
-			enqueue.start()
-			self.addCleanup(enqueue.stop)
+		hold_send_jobs(self, outbound, broadcasts)
 		self.per_minute = frappe.db.get_single_value(SETTINGS, "reporter_replies_per_minute")
 		self.baseline = (len(self.server.created), self.server.repeated_keys)
 		self.addCleanup(self.cleanup)

@@ -20,7 +20,6 @@ job merges into the connector's config), which admins do not edit: no production
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import select
@@ -38,7 +37,16 @@ from social_itsm_app.channels.runtime import save_state
 from social_itsm_app.connectors.base import decode_cursor
 from social_itsm_app.ingest import jobs
 from social_itsm_app.replies import outbound, state
-from social_itsm_app.tests.utils import HOST, NO_HOST, REPO, TICKET, remove_channel, report
+from social_itsm_app.tests.utils import (
+	HOST,
+	NO_HOST,
+	TICKET,
+	FakeMastodonServer,
+	hold_send_jobs,
+	load_fake_server,
+	remove_channel,
+	report,
+)
 from social_itsm_app.tickets.convert import convert_post
 
 CHANNEL = "Faults Mastodon"
@@ -52,17 +60,13 @@ REPLIES = 24
 WORKER_START_SECONDS = 120  # the bench's Python importing frappe on a busy 2-core machine
 
 
-def load_fake_server():
-	"""tests/fakes/mastodon_server.py by its path (a top-level ``tests`` package of another app must not shadow it)."""
-	spec = importlib.util.spec_from_file_location("social_itsm_fake_mastodon", REPO / "tests" / "fakes" / "mastodon_server.py")
-	module = importlib.util.module_from_spec(spec)
-	sys.modules[spec.name] = module
-	spec.loader.exec_module(module)
-	return module
-
-
 fakes = load_fake_server()
 WEIGHTS = {kind: (0.4 if kind == "timeout" else 1.0) for kind in fakes.FAULT_KINDS}
+# The fault-injecting fake's settings (a case's server_options may change some).
+FAULTY_SERVER = {
+	"seed": SEED, "weights": WEIGHTS, "slow_seconds": 1.0, "arrival_rate": 0.3, "max_burst": 4, "initial_mentions": 3,
+	"author_prefix": "site-faults", "reset_seconds": 5, "max_stall": 60, "max_lifetime": 900,
+}
 
 # One worker: connect to the site as a bench worker does, say "ready", run one job. The test kills it.
 WORKER = """
@@ -125,32 +129,20 @@ class Worker:
 		return True
 
 
-class FakeMastodonCase(FrappeTestCase):
+class FakeMastodonCase(FakeMastodonServer, FrappeTestCase):
 	"""A channel on a fresh fake Mastodon per class; everything the jobs commit is removed before and after."""
 
-	server_options: dict = {}
+	server_options = FAULTY_SERVER
 
 	@classmethod
 	def setUpClass(cls):
 		super().setUpClass()
-		cls.server = fakes.FakeMastodon(**{
-			"seed": SEED, "weights": WEIGHTS, "slow_seconds": 1.0, "arrival_rate": 0.3, "max_burst": 4,
-			"initial_mentions": 3, "author_prefix": "site-faults", "reset_seconds": 5, "max_stall": 60,
-			"max_lifetime": 900, **cls.server_options,
-		}).start()
 		cls.rng = random.Random(SEED)
-
-	@classmethod
-	def tearDownClass(cls):
-		cls.server.stop()
-		super().tearDownClass()
 
 	def setUp(self):
 		if HOST is None:
 			self.skipTest(NO_HOST)
-		enqueue = patch.object(outbound, "enqueue_send")
-		enqueue.start()
-		self.addCleanup(enqueue.stop)
+		hold_send_jobs(self)
 		self.addCleanup(self.cleanup)
 		self.cleanup()
 		frappe.get_doc({
@@ -418,7 +410,7 @@ class TestResendAfterTheKeyIsForgotten(FakeMastodonCase):
 	The late attempt must not post: the reply waits for an agent, as on networks without idempotency, and the
 	network holds one status for the part."""
 
-	server_options = {"arrival_rate": 0.0, "initial_mentions": 4}
+	server_options = {**FAULTY_SERVER, "arrival_rate": 0.0, "initial_mentions": 4}
 
 	def setUp(self):
 		super().setUp()

@@ -23,10 +23,7 @@ from social_itsm_app.connectors import SocialPost
 from social_itsm_app.incidents import broadcasts, lifecycle, reporters
 from social_itsm_app.replies import outbound
 from social_itsm_app.tests.test_detection import DetectionCase, set_settings
-from social_itsm_app.tests.test_faults import load_fake_server
-from social_itsm_app.tests.utils import TICKET, forget_rules
-
-fakes = load_fake_server()
+from social_itsm_app.tests.utils import TICKET, FakeMastodonServer, forget_rules, hold_send_jobs
 
 POSTS = 2000
 MINUTES = 10
@@ -40,25 +37,13 @@ PHRASES = (
 )
 
 
-class TestOutageAtScale(DetectionCase):
-	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
-		cls.server = fakes.FakeMastodon(seed=3, arrival_rate=0.0, initial_mentions=0, author_prefix="scale",
-			max_lifetime=1800).start()
-
-	@classmethod
-	def tearDownClass(cls):
-		cls.server.stop()
-		super().tearDownClass()
+class TestOutageAtScale(FakeMastodonServer, DetectionCase):
+	server_options = {"seed": 3, "arrival_rate": 0.0, "initial_mentions": 0, "author_prefix": "scale", "max_lifetime": 1800}
 
 	def setUp(self):
 		super().setUp()
 		# Jobs run here, in order: a bench worker on this machine must not take them at the same time.
-		for target in (outbound, broadcasts):
-			enqueue = patch.object(target, "enqueue_send")
-			enqueue.start()
-			self.addCleanup(enqueue.stop)
+		hold_send_jobs(self, outbound, broadcasts)
 		real_enqueue = frappe.enqueue
 
 		def enqueue(method, *args, **kwargs):  # the confirm job is called by the test; the others run as always

@@ -7,9 +7,15 @@ host is read from the site when this module is imported.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
+import sys
+import unittest
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import ModuleType
+from typing import Any, ClassVar
 from unittest.mock import patch
 
 import frappe
@@ -153,6 +159,43 @@ class FakeConnector:
 
 # --- replies -------------------------------------------------------------------------------------------------
 
+@functools.cache
+def load_fake_server() -> ModuleType:
+	"""tests/fakes/mastodon_server.py by its path (a top-level ``tests`` package of another app must not shadow it);
+	loaded once, so every test module shares its classes."""
+	spec = importlib.util.spec_from_file_location("social_itsm_fake_mastodon", REPO / "tests" / "fakes" / "mastodon_server.py")
+	module = importlib.util.module_from_spec(spec)
+	sys.modules[spec.name] = module
+	spec.loader.exec_module(module)
+	return module
+
+
+class FakeMastodonServer:
+	"""Mixin before FrappeTestCase (or a case built on it): a fake Mastodon on loopback for the class, made with
+	``server_options`` (FakeMastodon's arguments), as ``cls.server``; stopped after the class."""
+
+	server_options: ClassVar[dict[str, Any]] = {}
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.server = load_fake_server().FakeMastodon(**cls.server_options).start()
+
+	@classmethod
+	def tearDownClass(cls):
+		cls.server.stop()
+		super().tearDownClass()
+
+
+def hold_send_jobs(case: unittest.TestCase, *modules: ModuleType) -> None:
+	"""Patch out ``enqueue_send`` in ``modules`` (default: replies.outbound) for the test: it calls the send jobs
+	itself, and a bench worker running on this machine must not pick them up at the same time."""
+	for module in modules or (outbound,):
+		enqueue = patch.object(module, "enqueue_send")
+		enqueue.start()
+		case.addCleanup(enqueue.stop)
+
+
 REPLY_CHANNEL = "Replies Mastodon"
 
 
@@ -164,9 +207,7 @@ class ReplyCase(FrappeTestCase):
 	"""
 
 	def setUp(self):
-		enqueue = patch.object(outbound, "enqueue_send")
-		enqueue.start()
-		self.addCleanup(enqueue.stop)
+		hold_send_jobs(self)
 		if HOST is None:
 			self.skipTest(NO_HOST)
 		remove_channel(REPLY_CHANNEL)
