@@ -33,7 +33,8 @@ pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser check skipp
 PUBLISHER = "status-publisher@example.com"
 PUBLISHER_PASSWORD = "Status-Publisher-1"
 CHANNELS = ("Status Mastodon", "Status Mastodon EU")
-DOCS = bench.REPO / "docs" / "screenshots"
+# The README's screenshots are retaken on the Helpdesk site when asked (SOCIAL_ITSM_UPDATE_DOCS=1), not on every run.
+DOCS = bench.REPO / "docs" / "screenshots" if os.environ.get("SOCIAL_ITSM_UPDATE_DOCS") == "1" else None
 
 SETUP = """
 from frappe.utils import add_to_date, now_datetime
@@ -172,7 +173,7 @@ def test_an_outage_heard_confirmed_and_broadcast_with_approval(outage_site):
 				expect(page.get_by_role("button", name=re.compile(r"^Open ticket "))).to_be_visible(timeout=60_000)
 				expect(page.locator(".indicator-pill").filter(has_text="Confirmed").first).to_be_visible()
 				page.screenshot(path=str(shots / "2-confirmed.png"), full_page=True)
-				if site == bench.SITE:
+				if DOCS and site == bench.SITE:
 					page.screenshot(path=str(DOCS / "incident-form.png"))
 
 				# 3. A status broadcast for both channels (preset from the incident), sent for approval.
@@ -205,7 +206,7 @@ def test_an_outage_heard_confirmed_and_broadcast_with_approval(outage_site):
 				expect(delivery.locator(".indicator-pill").filter(has_text="Sent")).to_have_count(2, timeout=120_000)
 				expect(delivery.get_by_role("link", name="View")).to_have_count(2)
 				publisher.screenshot(path=str(shots / "3-delivered.png"), full_page=True)
-				if site == bench.SITE:
+				if DOCS and site == bench.SITE:
 					publisher.screenshot(path=str(DOCS / "broadcast-form.png"), full_page=True)
 			outcome = json.loads(bench.run_python(OUTCOME.format(service=service), site=site).strip().splitlines()[-1])
 		finally:
