@@ -432,8 +432,11 @@ def cleanup(started) -> None:
 	remove_channel(CHANNEL)
 	frappe.cache().delete_value(spam_guard_key(CHANNEL))
 	if started:
-		for name in frappe.get_all("Social Incident", filters={"name": ("in", incidents or [""]),
-				"creation": (">=", started)}, pluck="name"):
+		# Incidents the run's posts opened: linked to them, or left with no post at all (an incident starts from posts).
+		opened = frappe.get_all("Social Incident", filters={"creation": (">=", started)}, pluck="name")
+		reported = set(frappe.get_all("Social Post", filters={"social_incident": ("in", opened or [""])},
+			pluck="social_incident", distinct=True))
+		for name in [name for name in opened if name in incidents or name not in reported]:
 			frappe.delete_doc("Social Incident", name, force=True, ignore_permissions=True)
 			frappe.db.delete("Notification Log", {"document_type": "Social Incident", "document_name": name})
 		frappe.db.delete("Version", {"ref_doctype": SETTINGS, "docname": SETTINGS, "creation": (">=", started)})
